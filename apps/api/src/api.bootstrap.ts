@@ -1,0 +1,31 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { AddressInfo } from 'node:net';
+import { PinoNestLogger, createLogger, loadConfig, type TokenwireConfigInput } from '@tokenwire/core';
+import { ApiModule } from './api.module';
+
+export interface RunningApi {
+  app: NestExpressApplication;
+  /** Base URL, e.g. `http://127.0.0.1:41234`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the api: HTTP routes, SSE and Socket.IO. `overrides` are for tests and embedding. */
+export async function createApi(overrides: TokenwireConfigInput = {}, env = process.env): Promise<RunningApi> {
+  const config = loadConfig(env, overrides);
+  const logger = createLogger('api', config.log.level);
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, logger), {
+    logger: new PinoNestLogger(logger),
+    bodyParser: false,
+  });
+  app.useBodyParser('json', { limit: config.api.bodyLimit });
+  app.enableShutdownHooks();
+  await app.listen(config.api.port, config.api.host);
+  const address = app.getHttpServer().address() as AddressInfo;
+  const host = config.api.host === '0.0.0.0' || config.api.host === '::' ? '127.0.0.1' : config.api.host;
+  const url = `http://${host}:${address.port}`;
+  logger.info({ url, models: config.models.map((m) => m.name) }, 'api listening');
+  return { app, url, close: () => app.close() };
+}

@@ -1,0 +1,23 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { CoreModule, GenerationsQueueModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { ChatCompletionsController } from './chat/chat-completions.controller';
+import { HttpErrorFilter } from './common/http-exception.filter';
+import { GenerationsController } from './generations/generations.controller';
+import { GenerationsService } from './generations/generations.service';
+import { HealthController } from './health/health.controller';
+import { ModelsController } from './models/models.controller';
+import { GenerationsGateway } from './socket/generations.gateway';
+import { GenerationStreamService } from './streams/generation-stream.service';
+
+@Module({})
+export class ApiModule {
+  static forRoot(config: TokenwireConfig, logger: Logger): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [CoreModule.forRoot(config, logger), GenerationsQueueModule.register(config)],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController],
+      providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }, GenerationsService, GenerationStreamService, GenerationsGateway],
+    };
+  }
+}

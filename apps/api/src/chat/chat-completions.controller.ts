@@ -1,0 +1,119 @@
+import { Body, Controller, Inject, Post, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { chatCompletionRequestSchema, type ChatCompletionRequest, type StreamEvent } from '@tokenwire/contracts';
+import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { ApiError, httpStatusForUpstream, openAIErrorBody } from '../common/api-error';
+import { ZodValidationPipe } from '../common/zod-validation.pipe';
+import { TenantId } from '../auth/tenant.decorator';
+import { SseStream } from '../sse/sse-stream';
+import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
+import { GenerationsService } from '../generations/generations.service';
+import { summarizeEvents } from '../generations/generation-summary';
+import { OpenAIChunkFormatter } from './openai-format';
+
+/**
+ * OpenAI-compatible `POST /v1/chat/completions`. The HTTP client going away
+ * cancels the generation unless another client (any api process) still listens:
+ * an OpenAI client cannot resume, so nobody else would read the rest.
+ */
+@Controller('v1/chat/completions')
+export class ChatCompletionsController {
+  constructor(
+    private readonly generations: GenerationsService,
+    private readonly streams: GenerationStreamService,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  @Post()
+  async create(
+    @TenantId() tenantId: string,
+    @Body(new ZodValidationPipe(chatCompletionRequestSchema)) body: ChatCompletionRequest,
+    @Res() response: Response,
+  ): Promise<void> {
+    const { id, createdAt } = await this.generations.create(tenantId, body);
+    const format = new OpenAIChunkFormatter(`chatcmpl-${id}`, body.model, Math.floor(createdAt / 1000));
+    if (body.stream) await this.stream(id, format, body.stream_options?.include_usage === true, response);
+    else await this.complete(id, format, response);
+  }
+
+  private async stream(id: string, format: OpenAIChunkFormatter, includeUsage: boolean, response: Response): Promise<void> {
+    const sse = new SseStream(response, { keepAliveMs: this.config.api.sseKeepAliveMs, maxBufferedBytes: this.config.api.maxBufferedBytes });
+    sse.write(format.role());
+    let usage: StreamEvent | undefined;
+    const subscription = await this.streams.subscribe(id, 0, (event) => {
+      switch (event.type) {
+        case 'chunk':
+          sse.write(format.chunk(event));
+          break;
+        case 'usage':
+          usage = event;
+          break;
+        case 'done':
+          sse.write(format.finish(event.finishReason));
+          if (includeUsage && usage?.type === 'usage') sse.write(format.usage(usage));
+          sse.write(OpenAIChunkFormatter.DONE);
+          sse.end();
+          break;
+        case 'error':
+          // No [DONE] after an error: SDKs must raise, not return a truncated reply.
+          sse.write(OpenAIChunkFormatter.error(event));
+          sse.end();
+          break;
+        case 'cancelled':
+          sse.write(OpenAIChunkFormatter.error({ code: 'conflict', status: 409, message: `the generation was cancelled: ${event.reason ?? ''}`.trim() }));
+          sse.end();
+          break;
+        case 'restarted':
+          // An OpenAI client cannot take back text it already has: fail rather than send a spliced reply.
+          sse.write(OpenAIChunkFormatter.error({ code: 'upstream_closed', status: 502, message: 'the worker running this generation failed mid-stream' }));
+          sse.end();
+          break;
+      }
+    });
+    this.cancelWhenAbandoned(id, subscription, response);
+  }
+
+  private async complete(id: string, format: OpenAIChunkFormatter, response: Response): Promise<void> {
+    const events: StreamEvent[] = [];
+    const finished = new Promise<void>((resolve) => {
+      void this.streams
+        .subscribe(id, 0, (event) => {
+          events.push(event);
+          if (event.type === 'done' || event.type === 'error' || event.type === 'cancelled') resolve();
+        })
+        .then((subscription) => this.cancelWhenAbandoned(id, subscription, response));
+    });
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, this.config.api.requestTimeoutMs, 'timeout').unref());
+    if ((await Promise.race([finished, timeout])) === 'timeout') {
+      await this.generations.requestCancel(id, 'request timed out');
+      throw new ApiError(504, 'upstream_stalled', `the generation did not finish within ${this.config.api.requestTimeoutMs} ms`);
+    }
+    if (response.destroyed) return;
+    const summary = summarizeEvents(events);
+    const last = events[events.length - 1]!;
+    if (summary.error) {
+      const status = httpStatusForUpstream(summary.error.code, summary.error.status);
+      const message = summary.error.status ? `${summary.error.message} (upstream status ${summary.error.status})` : summary.error.message;
+      response.status(status).json(openAIErrorBody(status, summary.error.code, message));
+    } else if (last.type === 'cancelled') {
+      response.status(409).json(openAIErrorBody(409, 'conflict', `the generation was cancelled: ${last.reason ?? ''}`.trim()));
+    } else {
+      response.json(format.completion(summary));
+    }
+  }
+
+  /** The client left before the end: cancel, unless another listener (any api process) still reads. */
+  private cancelWhenAbandoned(id: string, subscription: GenerationSubscription, response: Response): void {
+    const onClose = () => {
+      if (subscription.isClosed) return;
+      subscription.close();
+      void (async () => {
+        if (this.streams.localListenerCount(id) > 0 || (await this.streams.subscriberProcessCount(id)) > 0) return;
+        await this.generations.requestCancel(id, 'client disconnected');
+      })().catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'cancel after disconnect failed'));
+    };
+    if (response.destroyed || response.socket?.destroyed) onClose();
+    else response.on('close', onClose);
+  }
+}

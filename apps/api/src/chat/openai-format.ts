@@ -1,0 +1,82 @@
+import type { ChunkEvent, ErrorEvent, FinishReason, UsageEvent } from '@tokenwire/contracts';
+import { openAIErrorBody } from '../common/api-error';
+import type { GenerationSummary } from '../generations/generation-summary';
+
+/** Builds OpenAI chat-completion objects for one generation; the fixed prefix is built once. */
+export class OpenAIChunkFormatter {
+  private readonly prefix: string;
+
+  constructor(
+    readonly id: string,
+    readonly model: string,
+    readonly created: number,
+  ) {
+    this.prefix = `{"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},`;
+  }
+
+  private frame(rest: string): string {
+    return `data: ${this.prefix}${rest}}\n\n`;
+  }
+
+  role(): string {
+    return this.frame(`"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]`);
+  }
+
+  chunk(event: ChunkEvent): string {
+    const delta: Record<string, unknown> = {};
+    if (event.delta) delta.content = event.delta;
+    if (event.toolCalls) {
+      delta.tool_calls = event.toolCalls.map((call) => ({
+        index: call.index,
+        ...(call.id ? { id: call.id, type: 'function' } : {}),
+        function: { ...(call.name ? { name: call.name } : {}), ...(call.arguments !== undefined ? { arguments: call.arguments } : {}) },
+      }));
+    }
+    return this.frame(`"choices":[{"index":0,"delta":${JSON.stringify(delta)},"finish_reason":null}]`);
+  }
+
+  finish(reason: FinishReason): string {
+    return this.frame(`"choices":[{"index":0,"delta":{},"finish_reason":"${reason}"}]`);
+  }
+
+  usage(event: Pick<UsageEvent, 'promptTokens' | 'completionTokens' | 'totalTokens'>): string {
+    return this.frame(`"choices":[],"usage":${JSON.stringify(openAIUsage(event))}`);
+  }
+
+  static error(event: Pick<ErrorEvent, 'code' | 'message' | 'status'>): string {
+    return `data: ${JSON.stringify(openAIErrorBody(event.status ?? 502, event.code, event.message))}\n\n`;
+  }
+
+  static readonly DONE = 'data: [DONE]\n\n';
+
+  /** The non-streaming `chat.completion` object. */
+  completion(summary: GenerationSummary) {
+    return {
+      id: this.id,
+      object: 'chat.completion',
+      created: this.created,
+      model: this.model,
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: summary.text === '' && summary.toolCalls ? null : summary.text,
+            ...(summary.toolCalls ? { tool_calls: summary.toolCalls } : {}),
+          },
+          finish_reason: summary.finishReason ?? 'stop',
+          logprobs: null,
+        },
+      ],
+      ...(summary.usage ? { usage: openAIUsage(summary.usage) } : {}),
+    };
+  }
+}
+
+function openAIUsage(u: { promptTokens?: number; completionTokens?: number; totalTokens?: number }) {
+  return {
+    prompt_tokens: u.promptTokens ?? 0,
+    completion_tokens: u.completionTokens ?? 0,
+    total_tokens: u.totalTokens ?? (u.promptTokens ?? 0) + (u.completionTokens ?? 0),
+  };
+}

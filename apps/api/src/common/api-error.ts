@@ -1,0 +1,44 @@
+import type { ErrorCode, GatewayError, OpenAIErrorBody } from '@tokenwire/contracts';
+
+/** A client-facing error: an HTTP status plus the gateway's error shape. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly param?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  toGatewayError(): GatewayError {
+    return { code: this.code, message: this.message, status: this.status, ...(this.param ? { param: this.param } : {}) };
+  }
+}
+
+const OPENAI_ERROR_TYPES: Partial<Record<number, string>> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'invalid_request_error',
+  409: 'invalid_request_error',
+  413: 'invalid_request_error',
+  429: 'rate_limit_error',
+};
+
+/** OpenAI's error body, so OpenAI SDKs raise their usual typed errors. */
+export function openAIErrorBody(status: number, code: string, message: string, param?: string): OpenAIErrorBody {
+  return {
+    error: { message, type: OPENAI_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), param: param ?? null, code },
+  };
+}
+
+/** HTTP status for a generation that ended in an upstream error (non-streaming responses). */
+export function httpStatusForUpstream(code: ErrorCode, upstreamStatus?: number): number {
+  if (code === 'upstream_http_error' && upstreamStatus === 429) return 429;
+  if (code === 'upstream_stalled') return 504;
+  if (code === 'model_not_found') return 404;
+  return 502;
+}

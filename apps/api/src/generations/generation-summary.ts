@@ -1,0 +1,56 @@
+import type { FinishReason, GatewayError, StreamEvent } from '@tokenwire/contracts';
+
+export interface ToolCallSummary {
+  id?: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+export interface GenerationSummary {
+  text: string;
+  toolCalls?: ToolCallSummary[];
+  finishReason?: FinishReason;
+  usage?: { promptTokens?: number; completionTokens?: number; totalTokens?: number };
+  error?: GatewayError;
+  /** Seq of the last event seen. */
+  lastSeq: number;
+}
+
+/** Folds a generation's events into its result. Text before a `restarted` event is dropped. */
+export function summarizeEvents(events: Iterable<StreamEvent>): GenerationSummary {
+  let text = '';
+  const toolCalls: ToolCallSummary[] = [];
+  const summary: GenerationSummary = { text: '', lastSeq: 0 };
+  for (const event of events) {
+    summary.lastSeq = event.seq;
+    switch (event.type) {
+      case 'chunk':
+        text += event.delta;
+        for (const call of event.toolCalls ?? []) {
+          const target = (toolCalls[call.index] ??= { type: 'function', function: { name: '', arguments: '' } });
+          if (call.id) target.id = call.id;
+          if (call.name) target.function.name += call.name;
+          if (call.arguments) target.function.arguments += call.arguments;
+        }
+        break;
+      case 'restarted':
+        text = '';
+        toolCalls.length = 0;
+        break;
+      case 'usage':
+        summary.usage = { promptTokens: event.promptTokens, completionTokens: event.completionTokens, totalTokens: event.totalTokens };
+        break;
+      case 'done':
+        summary.finishReason = event.finishReason;
+        break;
+      case 'error':
+        summary.error = { code: event.code, message: event.message, status: event.status, retryable: event.retryable };
+        break;
+      case 'cancelled':
+        break;
+    }
+  }
+  summary.text = text;
+  if (toolCalls.length) summary.toolCalls = toolCalls.filter(Boolean);
+  return summary;
+}

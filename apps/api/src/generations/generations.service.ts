@@ -1,0 +1,147 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import {
+  GENERATE_JOB,
+  GENERATIONS_QUEUE,
+  type ChatCompletionRequest,
+  type CreateGenerationRequest,
+  type GenerationJob,
+  type GenerationParams,
+  type RedisKeys,
+  type ControlMessage,
+} from '@tokenwire/contracts';
+import {
+  EventLog,
+  GenerationMetaStore,
+  LOGGER,
+  REDIS_CLIENT,
+  REDIS_KEYS,
+  TOKENWIRE_CONFIG,
+  type GenerationMeta,
+  type Logger,
+  type TokenwireConfig,
+} from '@tokenwire/core';
+import { ApiError } from '../common/api-error';
+import { summarizeEvents, type GenerationSummary } from './generation-summary';
+
+export interface GenerationView extends GenerationSummary {
+  id: string;
+  object: 'generation';
+  model: string;
+  status: GenerationMeta['status'];
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/** Enqueues, reads and cancels generations. Tenant ownership is checked on every id. */
+@Injectable()
+export class GenerationsService {
+  private readonly modelNames: Set<string>;
+
+  constructor(
+    @InjectQueue(GENERATIONS_QUEUE) private readonly queue: Queue,
+    private readonly eventLog: EventLog,
+    private readonly metaStore: GenerationMetaStore,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.modelNames = new Set(config.models.map((m) => m.name));
+  }
+
+  listModels(): string[] {
+    return [...this.modelNames];
+  }
+
+  async create(tenantId: string, request: CreateGenerationRequest | ChatCompletionRequest): Promise<{ id: string; createdAt: number }> {
+    if (!this.modelNames.has(request.model)) {
+      throw new ApiError(404, 'model_not_found', `The model '${request.model}' does not exist`, 'model');
+    }
+    const id = randomUUID();
+    const createdAt = Date.now();
+    const job: GenerationJob = {
+      generationId: id,
+      tenantId,
+      model: request.model,
+      messages: request.messages,
+      params: toParams(request),
+      createdAt,
+    };
+    await this.metaStore.create({ id, tenantId, model: request.model, createdAt });
+    await this.queue.add(GENERATE_JOB, job, { jobId: id });
+    this.logger.info({ jobId: id, tenantId, model: request.model }, 'generation queued');
+    return { id, createdAt };
+  }
+
+  /** The generation's meta, or 404 when it does not exist or belongs to another tenant. */
+  async requireOwned(tenantId: string, id: string): Promise<GenerationMeta> {
+    const meta = await this.metaStore.get(id);
+    if (!meta || meta.tenantId !== tenantId) throw new ApiError(404, 'not_found', `no generation with id '${id}'`, 'id');
+    return meta;
+  }
+
+  async view(tenantId: string, id: string): Promise<GenerationView> {
+    const meta = await this.requireOwned(tenantId, id);
+    const events = await this.eventLog.readAfter(id, 0);
+    return {
+      id,
+      object: 'generation',
+      model: meta.model,
+      status: meta.status,
+      createdAt: meta.createdAt,
+      startedAt: meta.startedAt,
+      finishedAt: meta.finishedAt,
+      ...summarizeEvents(events.map((e) => e.event)),
+    };
+  }
+
+  /**
+   * Requests a cancel. A queued job is removed and ended here; a running one is
+   * aborted by whichever worker holds it (control channel); a worker that picks
+   * the job up later sees the cancel key first. Returns false if it had already ended.
+   */
+  async cancel(tenantId: string, id: string, reason = 'cancelled by request'): Promise<boolean> {
+    const meta = await this.requireOwned(tenantId, id);
+    if (meta.status === 'done' || meta.status === 'error' || meta.status === 'cancelled') return false;
+    return this.requestCancel(id, reason);
+  }
+
+  /** Cancel without an ownership check, for callers that already own the generation. */
+  async requestCancel(id: string, reason: string): Promise<boolean> {
+    const message: ControlMessage = { type: 'cancel', generationId: id, reason };
+    await this.redis.set(this.keys.cancelRequest(id), reason, 'EX', this.config.generations.ttlSeconds);
+    await this.redis.publish(this.keys.controlChannel(), JSON.stringify(message));
+    const job = await this.queue.getJob(id);
+    if (job && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(await job.getState())) {
+      try {
+        await job.remove();
+        await this.eventLog.appendTerminal(id, { type: 'cancelled', reason });
+      } catch (error) {
+        // Locked: a worker took it meanwhile and will see the cancel key or the control message.
+        this.logger.debug({ err: error, jobId: id }, 'queued job was picked up while cancelling');
+      }
+    }
+    this.logger.info({ jobId: id, reason }, 'cancel requested');
+    return true;
+  }
+}
+
+function toParams(request: CreateGenerationRequest): GenerationParams {
+  const stop = request.stop == null ? undefined : Array.isArray(request.stop) ? request.stop : [request.stop];
+  return {
+    temperature: request.temperature ?? undefined,
+    topP: request.top_p ?? undefined,
+    maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+    stop,
+    presencePenalty: request.presence_penalty ?? undefined,
+    frequencyPenalty: request.frequency_penalty ?? undefined,
+    seed: request.seed ?? undefined,
+    tools: request.tools,
+    toolChoice: request.tool_choice,
+  };
+}

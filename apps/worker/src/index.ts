@@ -1,0 +1,2 @@
+export { createWorker } from './worker.bootstrap';
+export { WorkerModule } from './worker.module';

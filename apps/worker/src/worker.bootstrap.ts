@@ -1,0 +1,18 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { INestApplicationContext } from '@nestjs/common';
+import { PinoNestLogger, createLogger, loadConfig, type TokenwireConfigInput } from '@tokenwire/core';
+import { WorkerModule } from './worker.module';
+
+/** Starts a worker: queue consumers only, no HTTP. `overrides` are for tests and embedding. */
+export async function createWorker(overrides: TokenwireConfigInput = {}, env = process.env): Promise<INestApplicationContext> {
+  const config = loadConfig(env, overrides);
+  const logger = createLogger('worker', config.log.level);
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, logger), {
+    logger: new PinoNestLogger(logger),
+  });
+  app.enableShutdownHooks();
+  await app.init();
+  logger.info({ concurrency: config.worker.concurrency, models: config.models.map((m) => m.name) }, 'worker started');
+  return app;
+}

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/** Stable error codes: they cross Redis, sockets and HTTP, so clients may switch on them. */
+export const errorCodeSchema = z.enum([
+  'invalid_request',
+  'model_not_found',
+  'not_found',
+  'conflict',
+  'rate_limited',
+  'unauthorized',
+  'upstream_connect_failed',
+  'upstream_http_error',
+  'upstream_error',
+  'upstream_protocol_error',
+  'upstream_stalled',
+  'upstream_closed',
+  'internal_error',
+]);
+export type ErrorCode = z.infer<typeof errorCodeSchema>;
+
+/** The one JSON shape of an error, in Redis, on sockets and inside HTTP error bodies. */
+export const gatewayErrorSchema = z.object({
+  code: errorCodeSchema,
+  message: z.string(),
+  status: z.number().int().optional(),
+  retryable: z.boolean().optional(),
+  param: z.string().optional(),
+});
+export type GatewayError = z.infer<typeof gatewayErrorSchema>;
+
+/** OpenAI's error body, used on the OpenAI-compatible routes. */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}

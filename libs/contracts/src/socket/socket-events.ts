@@ -1,0 +1,32 @@
+import type { CancelRequest, SocketGenerateRequest, SubscribeRequest } from '../generations/generation-request.schema';
+import type {
+  CancelledEvent,
+  ChunkEvent,
+  DoneEvent,
+  ErrorEvent,
+  RestartedEvent,
+  UsageEvent,
+} from '../stream/stream-event.schema';
+import type { GatewayError } from '../errors/error.schema';
+
+/** Socket.IO namespace of the generation stream. */
+export const GENERATIONS_NAMESPACE = '/v1/stream';
+
+/** Acks answer `{ok: true, ...}` or `{ok: false, error}` so a client never waits on a silent failure. */
+export type Ack<T> = (response: ({ ok: true } & T) | { ok: false; error: GatewayError }) => void;
+
+export interface ClientToServerEvents {
+  generate: (request: SocketGenerateRequest, ack: Ack<{ jobId: string }>) => void;
+  subscribe: (request: SubscribeRequest, ack: Ack<{ jobId: string }>) => void;
+  unsubscribe: (request: CancelRequest, ack: Ack<{ jobId: string }>) => void;
+  cancel: (request: CancelRequest, ack: Ack<{ jobId: string; cancelled: boolean }>) => void;
+}
+
+export interface ServerToClientEvents {
+  chunk: (event: ChunkEvent) => void;
+  usage: (event: UsageEvent) => void;
+  done: (event: DoneEvent) => void;
+  error: (event: ErrorEvent) => void;
+  cancelled: (event: CancelledEvent) => void;
+  restarted: (event: RestartedEvent) => void;
+}

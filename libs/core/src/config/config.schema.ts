@@ -1,0 +1,76 @@
+import { modelConfigSchema } from '@tokenwire/providers';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+
+/** Models served when the config names none: the no-network demo, paced and unpaced. */
+export const DEFAULT_MODELS = [
+  { name: 'demo', provider: 'demo', options: { tokenDelayMs: 25 } },
+  { name: 'demo-fast', provider: 'demo', options: { tokenDelayMs: 0, tokens: 200 } },
+];
+
+/** The one typed configuration of both apps. Every key is documented in the README. */
+export const tokenwireConfigSchema = z.object({
+  redis: z
+    .object({
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+      /** Prefix of every key, channel and BullMQ queue: lets deployments (and tests) share one Redis. */
+      prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('tw'),
+    })
+    .prefault({}),
+  api: z
+    .object({
+      host: z.string().default('0.0.0.0'),
+      port: port.default(3000),
+      /** Largest accepted request body (bytes, or a size like `1mb`). */
+      bodyLimit: z.string().default('1mb'),
+      /** How often an SSE response sends a `: ping` comment while waiting for events. */
+      sseKeepAliveMs: positiveInt.default(15_000),
+      /** Bytes a slow streaming client may leave unsent before it is dropped (it may resume). */
+      maxBufferedBytes: positiveInt.default(1024 * 1024),
+      /** How long a `stream: false` request waits for its generation. */
+      requestTimeoutMs: positiveInt.default(600_000),
+    })
+    .prefault({}),
+  worker: z
+    .object({
+      /** Generations one worker process runs at once. */
+      concurrency: positiveInt.default(50),
+    })
+    .prefault({}),
+  generations: z
+    .object({
+      /** How long a finished generation's event log and status stay readable. */
+      ttlSeconds: positiveInt.default(3600),
+      /** Cap on events kept per generation log (approximate, XADD MAXLEN ~). */
+      maxEvents: positiveInt.default(100_000),
+    })
+    .prefault({}),
+  log: z
+    .object({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    })
+    .prefault({}),
+  models: z.array(modelConfigSchema).min(1).default(DEFAULT_MODELS),
+});
+export type TokenwireConfig = z.output<typeof tokenwireConfigSchema>;
+export type TokenwireConfigInput = z.input<typeof tokenwireConfigSchema>;
+
+/** Environment variables and the config keys they set (env wins over the YAML file). */
+export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
+  REDIS_URL: ['redis', 'url'],
+  TOKENWIRE_REDIS_PREFIX: ['redis', 'prefix'],
+  HOST: ['api', 'host'],
+  PORT: ['api', 'port'],
+  TOKENWIRE_BODY_LIMIT: ['api', 'bodyLimit'],
+  TOKENWIRE_SSE_KEEPALIVE_MS: ['api', 'sseKeepAliveMs'],
+  TOKENWIRE_MAX_BUFFERED_BYTES: ['api', 'maxBufferedBytes'],
+  TOKENWIRE_REQUEST_TIMEOUT_MS: ['api', 'requestTimeoutMs'],
+  WORKER_CONCURRENCY: ['worker', 'concurrency'],
+  TOKENWIRE_GENERATION_TTL_SECONDS: ['generations', 'ttlSeconds'],
+  TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
+  LOG_LEVEL: ['log', 'level'],
+};
+/** Path of the optional YAML config file. */
+export const CONFIG_FILE_ENV = 'TOKENWIRE_CONFIG';

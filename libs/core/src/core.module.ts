@@ -1,0 +1,55 @@
+import { Global, Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { redisKeys, type RedisKeys } from '@tokenwire/contracts';
+import { TOKENWIRE_CONFIG } from './config/config.tokens';
+import type { TokenwireConfig } from './config/config.schema';
+import { REDIS_CLIENT, REDIS_KEYS } from './redis/redis.tokens';
+import { EventLog } from './events/event-log';
+import { GenerationMetaStore } from './generations/generation-meta.store';
+import { LOGGER } from './logging/logger.tokens';
+import type { Logger } from './logging/logger';
+
+/** Closes the shared Redis connection when Nest shuts down. */
+@Injectable()
+class RedisShutdown implements OnApplicationShutdown {
+  constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+/**
+ * What api and worker share: the validated config, the logger, one Redis
+ * command connection, key builders, the event log and the generation meta store.
+ */
+@Global()
+@Module({})
+export class CoreModule {
+  static forRoot(config: TokenwireConfig, logger: Logger): DynamicModule {
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: TOKENWIRE_CONFIG, useValue: config },
+        { provide: LOGGER, useValue: logger },
+        { provide: REDIS_KEYS, useValue: redisKeys(config.redis.prefix) },
+        {
+          provide: REDIS_CLIENT,
+          // Auto-pipelining batches the per-token writes issued in one tick into one round trip.
+          useFactory: () => new Redis(config.redis.url, { enableAutoPipelining: true, connectionName: 'tokenwire' }),
+        },
+        RedisShutdown,
+        {
+          provide: EventLog,
+          inject: [REDIS_CLIENT, REDIS_KEYS],
+          useFactory: (redis: Redis, keys: RedisKeys) => new EventLog(redis, keys, config.generations),
+        },
+        {
+          provide: GenerationMetaStore,
+          inject: [REDIS_CLIENT, REDIS_KEYS],
+          useFactory: (redis: Redis, keys: RedisKeys) => new GenerationMetaStore(redis, keys, config.generations.ttlSeconds),
+        },
+      ],
+      exports: [TOKENWIRE_CONFIG, LOGGER, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore],
+    };
+  }
+}

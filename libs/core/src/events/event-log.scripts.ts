@@ -1,0 +1,41 @@
+/**
+ * Lua run by Redis so that the event log and the live channel always agree:
+ * an event is in both or in neither. ioredis sends these with EVALSHA and falls
+ * back to EVAL, so no SCRIPT command is needed.
+ */
+
+/**
+ * Append one non-terminal event.
+ * KEYS: 1 event log, 2 terminal marker
+ * ARGV: 1 entry id (`<seq>-0`), 2 event JSON, 3 live channel, 4 max events, 5 ttl seconds
+ * Returns 1, or 0 when the generation already ended (a late writer must stop).
+ * An entry id not above the log's top raises an error: two writers for one generation.
+ */
+export const APPEND_EVENT_LUA = `
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], ARGV[1], 'e', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[3], ARGV[2])
+return 1
+`;
+
+/**
+ * Append the terminal event, at most once per generation.
+ * KEYS: 1 event log, 2 terminal marker, 3 meta hash
+ * ARGV: 1 generation id, 2 event body JSON (an object without jobId/seq),
+ *       3 live channel, 4 max events, 5 ttl seconds, 6 final status, 7 now (ms)
+ * Returns the terminal event's seq, or 0 when a terminal event already exists.
+ */
+export const APPEND_TERMINAL_LUA = `
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then return 0 end
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local seq = 1
+if #top > 0 then seq = tonumber(string.match(top[1][1], '^(%d+)')) + 1 end
+local event = '{"jobId":' .. cjson.encode(ARGV[1]) .. ',"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'e', event)
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[3], event)
+redis.call('HSET', KEYS[3], 'status', ARGV[6], 'finishedAt', ARGV[7])
+redis.call('EXPIRE', KEYS[3], ARGV[5])
+return seq
+`;

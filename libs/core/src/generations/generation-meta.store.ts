@@ -1,0 +1,50 @@
+import type { Redis } from 'ioredis';
+import type { GenerationStatus, RedisKeys } from '@tokenwire/contracts';
+
+export interface GenerationMeta {
+  id: string;
+  tenantId: string;
+  model: string;
+  status: GenerationStatus;
+  createdAt: number;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+/** Status and ownership of a generation, a Redis hash beside its event log. */
+export class GenerationMetaStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly ttlSeconds: number,
+  ) {}
+
+  async create(meta: Omit<GenerationMeta, 'status'>): Promise<void> {
+    const key = this.keys.meta(meta.id);
+    await this.redis
+      .multi()
+      .hset(key, { id: meta.id, tenantId: meta.tenantId, model: meta.model, status: 'queued', createdAt: meta.createdAt })
+      .expire(key, this.ttlSeconds)
+      .exec();
+  }
+
+  /** Marks a generation running, unless it already ended. */
+  async markRunning(id: string, now = Date.now()): Promise<void> {
+    const key = this.keys.meta(id);
+    await this.redis.multi().hset(key, { status: 'running', startedAt: now }).expire(key, this.ttlSeconds).exec();
+  }
+
+  async get(id: string): Promise<GenerationMeta | undefined> {
+    const hash = await this.redis.hgetall(this.keys.meta(id));
+    if (!hash.id) return undefined;
+    return {
+      id: hash.id,
+      tenantId: hash.tenantId!,
+      model: hash.model!,
+      status: hash.status as GenerationStatus,
+      createdAt: Number(hash.createdAt),
+      startedAt: hash.startedAt ? Number(hash.startedAt) : undefined,
+      finishedAt: hash.finishedAt ? Number(hash.finishedAt) : undefined,
+    };
+  }
+}
