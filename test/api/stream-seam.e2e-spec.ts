@@ -1,0 +1,85 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { GenerationStreamService } from '@tokenwire/api';
+import type { Redis } from 'ioredis';
+import { redisKeys, type StreamEvent } from '@tokenwire/contracts';
+import { EventLog, REDIS_CLIENT } from '@tokenwire/core';
+import { startGateway, type TestGateway } from '../support/gateway';
+import { waitFor } from '../support/wait';
+
+/**
+ * The replay/live seam: events published between the live SUBSCRIBE and the log
+ * read (XRANGE) must be delivered once, in order. The hook forces that window open.
+ */
+describe('replay/live seam', () => {
+  let gateway: TestGateway;
+  let streams: GenerationStreamService;
+  let log: EventLog;
+
+  before(async () => {
+    gateway = await startGateway({ models: [{ name: 'demo', provider: 'demo', options: {} }] });
+    streams = gateway.api.app.get(GenerationStreamService);
+    log = gateway.api.app.get(EventLog);
+  });
+  after(() => gateway.close());
+
+  it('delivers events written between subscribe and replay exactly once, in order', async () => {
+    const id = randomUUID();
+    for (let seq = 1; seq <= 3; seq++) await log.append(id, seq, { type: 'chunk', delta: `r${seq}` });
+    streams.beforeReplay = async (generationId) => {
+      if (generationId !== id) return;
+      // Inside the window: these reach the live buffer AND the log the replay is about to read.
+      for (let seq = 4; seq <= 6; seq++) await log.append(id, seq, { type: 'chunk', delta: `w${seq}` });
+    };
+    const received: StreamEvent[] = [];
+    try {
+      await streams.subscribe(id, 1, (event) => received.push(event));
+    } finally {
+      streams.beforeReplay = undefined;
+    }
+    for (let seq = 7; seq <= 8; seq++) await log.append(id, seq, { type: 'chunk', delta: `l${seq}` });
+    await log.appendTerminal(id, { type: 'done', finishReason: 'stop' });
+
+    await waitFor('terminal event', () => received.some((e) => e.type === 'done'));
+    assert.deepEqual(received.map((e) => e.seq), [2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      received.map((e) => (e.type === 'chunk' ? e.delta : e.type)),
+      ['r2', 'r3', 'w4', 'w5', 'w6', 'l7', 'l8', 'done'],
+    );
+    assert.equal(streams.localListenerCount(id), 0, 'the subscription closed after the terminal event');
+  });
+
+  it('re-reads the log when a live message skips a seq', async () => {
+    const id = randomUUID();
+    const received: StreamEvent[] = [];
+    await streams.subscribe(id, 0, (event) => received.push(event));
+    await log.append(id, 1, { type: 'chunk', delta: 'a' });
+    // Write seq 2 to the log only (as if its live message were lost), then seq 3 normally.
+    const redis = gateway.api.app.get<Redis>(REDIS_CLIENT);
+    await redis.xadd(
+      redisKeys(gateway.prefix).eventLog(id),
+      '2-0',
+      'e',
+      JSON.stringify({ jobId: id, seq: 2, type: 'chunk', delta: 'b' }),
+    );
+    await log.append(id, 3, { type: 'chunk', delta: 'c' });
+    await log.appendTerminal(id, { type: 'done', finishReason: 'stop' });
+    await waitFor('terminal event', () => received.some((e) => e.type === 'done'));
+    assert.deepEqual(received.map((e) => (e.type === 'chunk' ? e.delta : e.type)), ['a', 'b', 'c', 'done']);
+  });
+
+  it('writes one terminal event even when two writers race to end a generation', async () => {
+    const id = randomUUID();
+    await log.append(id, 1, { type: 'chunk', delta: 'x' });
+    const results = await Promise.all([
+      log.appendTerminal(id, { type: 'done', finishReason: 'stop' }),
+      log.appendTerminal(id, { type: 'cancelled', reason: 'race' }),
+      log.appendTerminal(id, { type: 'error', code: 'internal_error', message: 'race' }),
+    ]);
+    assert.equal(results.filter((seq) => seq !== undefined).length, 1);
+    const events = await log.readAfter(id, 0);
+    assert.equal(events.filter((e) => ['done', 'cancelled', 'error'].includes(e.event.type)).length, 1);
+    assert.equal(await log.append(id, 3, { type: 'chunk', delta: 'late' }), false, 'no event after the terminal one');
+  });
+});
