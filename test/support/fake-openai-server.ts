@@ -103,6 +103,8 @@ export class FakeOpenAIServer {
     const tokens = script.tokens ?? [];
     for (let i = 0; i < tokens.length; i++) {
       if (script.dropAfter === i) {
+        // Let the tokens already sent be read first: erroring a stream discards what is still queued.
+        await sleep(50);
         res.socket?.destroy();
         return;
       }
