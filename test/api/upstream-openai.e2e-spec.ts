@@ -16,6 +16,8 @@ describe('gateway in front of an OpenAI-compatible upstream', () => {
     upstream = new FakeOpenAIServer();
     const baseUrl = await upstream.start();
     gateway = await startGateway({
+      // One attempt per request: this file checks what reaches the client, not the retry policy.
+      upstream: { maxAttempts: 1, breakerFailureThreshold: 1000 },
       models: [
         { name: 'upstream', provider: 'openai-compatible', upstreamModel: 'real-model', options: { baseUrl } },
         // Port 1 on loopback: nothing listens, the connection is refused.

@@ -1,18 +1,20 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule, GenerationsQueueModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { CoreModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ProviderRegistry } from '@tokenwire/providers';
 import { CancelListenerService } from './control/cancel-listener.service';
 import { GenerationRunnerService } from './generations/generation-runner.service';
 import { GenerationsProcessor } from './generations/generations.processor';
+import { UpstreamRouterService } from './upstream/upstream-router.service';
 
 @Module({})
 export class WorkerModule {
   static forRoot(config: TokenwireConfig, logger: Logger): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [CoreModule.forRoot(config, logger), GenerationsQueueModule.register(config)],
+      imports: [CoreModule.forRoot(config, logger)],
       providers: [
         { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models) },
+        UpstreamRouterService,
         GenerationRunnerService,
         GenerationsProcessor,
         CancelListenerService,

@@ -1,11 +1,15 @@
 import { Controller, Get, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Redis } from 'ioredis';
-import { REDIS_CLIENT } from '@tokenwire/core';
+import type { RedisKeys } from '@tokenwire/contracts';
+import { REDIS_CLIENT, REDIS_KEYS } from '@tokenwire/core';
 
 @Controller()
 export class HealthController {
-  constructor(@Inject(REDIS_CLIENT) private readonly redis: Redis) {}
+  constructor(
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+  ) {}
 
   /** Liveness: the process answers. */
   @Get('healthz')
@@ -13,7 +17,10 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: Redis answers within a second. */
+  /**
+   * Readiness: Redis answers within a second. `upstreams` reports the workers'
+   * circuit breakers (an open breaker does not make the api unready: other models still work).
+   */
   @Get('readyz')
   async ready(@Res({ passthrough: true }) response: Response) {
     const started = performance.now();
@@ -26,6 +33,9 @@ export class HealthController {
       response.status(503);
       return { status: 'unavailable', redis: { ok: false, error: (error as Error).message } };
     }
-    return { status: 'ok', redis: { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10 } };
+    const latencyMs = Math.round((performance.now() - started) * 10) / 10;
+    const breakers = await this.redis.hgetall(this.keys.upstreamHealth());
+    const upstreams = Object.fromEntries(Object.entries(breakers).map(([model, json]) => [model, JSON.parse(json) as unknown]));
+    return { status: 'ok', redis: { ok: true, latencyMs }, upstreams };
   }
 }

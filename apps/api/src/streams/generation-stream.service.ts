@@ -36,6 +36,13 @@ export class GenerationSubscription {
     } else this.deliver(logged);
   }
 
+  /** Re-reads the log after a reconnect: messages published while disconnected never arrive live. */
+  resync(): void {
+    if (this.pending || this.closed) return;
+    this.pending = [];
+    this.fillGap(this);
+  }
+
   /** Delivers `replay` then whatever arrived meanwhile, and goes live. */
   catchUp(replay: LoggedEvent[]): void {
     for (const logged of replay) this.deliver(logged);
@@ -99,6 +106,15 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   onModuleInit(): void {
     this.subscriber = this.redis.duplicate({ connectionName: 'tokenwire-api-live', enableAutoPipelining: false });
     this.subscriber.on('message', (channel: string, json: string) => this.onMessage(channel, json));
+    // ioredis re-subscribes by itself after a reconnect; what was published meanwhile is only in the logs.
+    let connectedBefore = false;
+    this.subscriber.on('ready', () => {
+      if (connectedBefore) {
+        this.logger.warn({ channels: this.channels.size }, 'live connection re-established; re-reading event logs');
+        for (const entry of this.channels.values()) for (const subscription of entry.subscriptions) subscription.resync();
+      }
+      connectedBefore = true;
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -37,7 +37,7 @@ export class CancelListenerService implements OnModuleInit, OnApplicationShutdow
       return;
     }
     const { generationId, reason } = parsed.data;
-    if (this.processor.worker.cancelJob(generationId, reason ?? 'cancelled by request')) {
+    if (this.processor.cancel(generationId, reason ?? 'cancelled by request')) {
       this.logger.info({ jobId: generationId }, 'cancel delivered to running job');
     }
   }

@@ -2,7 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { GenerationJob, RedisKeys, StreamEventBody, TerminalEventBody } from '@tokenwire/contracts';
 import { EventLog, GenerationMetaStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, type Logger } from '@tokenwire/core';
-import { ProviderRegistry, UpstreamError, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
+import { UpstreamError, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
+import { UpstreamRouterService } from '../upstream/upstream-router.service';
+
+/** Abort reason used at shutdown: the job goes back to the queue instead of ending. */
+export const HAND_BACK = 'worker shutting down: handing the job back';
+
+export type RunOutcome = 'ended' | 'handed-back';
 
 /** Writes one generation's events in order without awaiting a Redis round trip per token. */
 class GenerationEventWriter {
@@ -51,7 +57,7 @@ class GenerationEventWriter {
 @Injectable()
 export class GenerationRunnerService {
   constructor(
-    private readonly registry: ProviderRegistry,
+    private readonly router: UpstreamRouterService,
     private readonly eventLog: EventLog,
     private readonly metaStore: GenerationMetaStore,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
@@ -63,20 +69,14 @@ export class GenerationRunnerService {
    * Runs one generation to exactly one terminal event. Never throws for upstream
    * faults or cancellation (those are events); throws only when Redis itself fails.
    */
-  async run(job: GenerationJob, signal: AbortSignal): Promise<void> {
+  async run(job: GenerationJob, signal: AbortSignal): Promise<RunOutcome> {
     const id = job.generationId;
     const log = this.logger.child({ jobId: id, tenantId: job.tenantId, model: job.model });
 
     if (await this.redis.exists(this.keys.cancelRequest(id))) {
       await this.end(id, { type: 'cancelled', reason: 'cancelled before start' }, log);
-      return;
+      return 'ended';
     }
-    const resolved = this.registry.resolve(job.model);
-    if (!resolved) {
-      await this.end(id, { type: 'error', code: 'model_not_found', message: `model "${job.model}" is not configured on this worker` }, log);
-      return;
-    }
-    log.setBindings({ provider: resolved.provider.id });
     await this.metaStore.markRunning(id);
 
     const lastSeq = await this.eventLog.lastSeq(id);
@@ -94,11 +94,8 @@ export class GenerationRunnerService {
     let finishReason: ProviderFinishReason = 'stop';
     let tokens = 0;
     try {
-      const stream = resolved.provider.stream(
-        { model: resolved.upstreamModel, messages: job.messages, params: job.params },
-        { signal: upstreamSignal },
-      );
-      for await (const part of stream) {
+      const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log);
+      for await (const { chunk: part } of stream) {
         switch (part.type) {
           case 'text-delta':
             if (tokens++ === 0) log.info({ ttftMs: Math.round(performance.now() - startedAt) }, 'first token');
@@ -123,7 +120,7 @@ export class GenerationRunnerService {
       await writer.flush();
       if (writer.ended) {
         log.warn('generation ended elsewhere; this run stops');
-        return;
+        return 'ended';
       }
       if (usage) {
         const { promptTokens, completionTokens } = usage;
@@ -133,9 +130,14 @@ export class GenerationRunnerService {
       }
       log.info({ tokens, durationMs: Math.round(performance.now() - startedAt), finishReason }, 'stream completed');
       await this.end(id, { type: 'done', finishReason }, log);
+      return 'ended';
     } catch (error) {
       await writer.flush().catch(() => undefined);
-      if (writer.ended) return;
+      if (writer.ended) return 'ended';
+      if (signal.aborted && signal.reason === HAND_BACK) {
+        log.info({ tokens }, 'stream closed early: handed back to the queue');
+        return 'handed-back';
+      }
       if (signal.aborted) {
         log.info({ tokens }, 'stream closed early: cancelled');
         await this.end(id, { type: 'cancelled', reason: reasonText(signal.reason) }, log);
@@ -146,6 +148,7 @@ export class GenerationRunnerService {
         log.error({ err: error }, 'generation failed');
         await this.end(id, { type: 'error', code: 'internal_error', message: 'the worker failed while running the generation' }, log);
       }
+      return 'ended';
     }
   }
 

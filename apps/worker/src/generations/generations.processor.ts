@@ -1,27 +1,80 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { Inject, type OnApplicationBootstrap } from '@nestjs/common';
-import { UnrecoverableError, type Job } from 'bullmq';
-import { GENERATIONS_QUEUE, generationJobSchema } from '@tokenwire/contracts';
-import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
-import { GenerationRunnerService } from './generation-runner.service';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GENERATE_JOB, GENERATIONS_QUEUE, generationJobSchema, type RedisKeys } from '@tokenwire/contracts';
+import { EventLog, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, redisOptionsFromUrl, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { GenerationRunnerService, HAND_BACK } from './generation-runner.service';
 
-/** Consumes the generations queue: parse the job, run it, return. */
-@Processor(GENERATIONS_QUEUE)
-export class GenerationsProcessor extends WorkerHost implements OnApplicationBootstrap {
+/** Job name → handler. A job name without exactly one handler refuses to start. */
+const HANDLED_JOBS = [GENERATE_JOB] as const;
+
+/**
+ * The generations queue consumer. It owns its BullMQ Worker (rather than
+ * @nestjs/bullmq's @Processor) because lock, stall and shutdown settings come
+ * from the runtime config, and SIGTERM needs a bounded drain followed by a hand-back.
+ */
+@Injectable()
+export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
+  private worker?: Worker;
+
   constructor(
     private readonly runner: GenerationRunnerService,
+    private readonly eventLog: EventLog,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
-  ) {
-    super();
-  }
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
 
   onApplicationBootstrap(): void {
-    this.worker.concurrency = this.config.worker.concurrency;
+    if (new Set(HANDLED_JOBS).size !== HANDLED_JOBS.length) throw new Error('a job name has more than one handler');
+    const { concurrency, lockDurationMs, stalledIntervalMs } = this.config.worker;
+    this.worker = new Worker(GENERATIONS_QUEUE, (job, token, signal) => this.process(job, token, signal), {
+      connection: { ...redisOptionsFromUrl(this.config.redis.url), maxRetriesPerRequest: null },
+      prefix: this.keys.bullPrefix(),
+      concurrency,
+      lockDuration: lockDurationMs,
+      stalledInterval: stalledIntervalMs,
+      // One recovery after a crash; a job that stalls twice fails (and gets its error event).
+      maxStalledCount: 1,
+    });
+    this.worker.on('failed', (job, error) => void this.onFailed(job, error));
+    this.worker.on('error', (error) => this.logger.error({ err: error }, 'queue worker error'));
   }
 
-  async process(job: Job, _token?: string, signal?: AbortSignal): Promise<void> {
+  /** Cancels the job if this worker runs it. */
+  cancel(jobId: string, reason: string): boolean {
+    return this.worker?.cancelJob(jobId, reason) ?? false;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return;
+    const drained = worker.close().then(() => true);
+    const grace = sleep(this.config.worker.shutdownGraceMs, false, { ref: false });
+    if (await Promise.race([drained, grace])) return;
+    // Still running after the grace period: abort them and put them back on the queue for another worker.
+    this.logger.warn('shutdown grace period over; handing running generations back to the queue');
+    worker.cancelAllJobs(HAND_BACK);
+    await drained;
+  }
+
+  private async process(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+    if (job.name !== GENERATE_JOB) throw new UnrecoverableError(`no handler for job name "${job.name}"`);
     const parsed = generationJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has an invalid payload: ${parsed.error.message}`);
-    await this.runner.run(parsed.data, signal ?? new AbortController().signal);
+    const outcome = await this.runner.run(parsed.data, signal ?? new AbortController().signal);
+    if (outcome === 'handed-back') {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+  }
+
+  /** A job that failed outside the runner (stalled twice, Redis trouble) still ends with one event. */
+  private async onFailed(job: Job | undefined, error: Error): Promise<void> {
+    if (!job?.id) return;
+    this.logger.error({ jobId: job.id, err: error.message }, 'generation job failed');
+    await this.eventLog
+      .appendTerminal(job.id, { type: 'error', code: 'internal_error', message: `the generation failed: ${error.message}` })
+      .catch((e: unknown) => this.logger.error({ err: e, jobId: job.id }, 'cannot write the terminal event of a failed job'));
   }
 }

@@ -22,6 +22,8 @@ export interface RedisKeys {
   cancelRequest(generationId: string): string;
   /** Pub/sub channel every worker listens on for cancel requests. */
   controlChannel(): string;
+  /** Hash: model name → circuit breaker snapshot (JSON), written by workers, read by /readyz. */
+  upstreamHealth(): string;
   /** Prefix handed to BullMQ for its own keys. */
   bullPrefix(): string;
 }
@@ -35,6 +37,7 @@ export function redisKeys(prefix: string): RedisKeys {
     terminalMarker: (id) => `${gen(id)}:terminal`,
     cancelRequest: (id) => `${gen(id)}:cancel`,
     controlChannel: () => `${prefix}:control`,
+    upstreamHealth: () => `${prefix}:upstream-health`,
     bullPrefix: () => `${prefix}:bull`,
   };
 }

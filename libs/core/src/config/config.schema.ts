@@ -37,6 +37,27 @@ export const tokenwireConfigSchema = z.object({
     .object({
       /** Generations one worker process runs at once. */
       concurrency: positiveInt.default(50),
+      /** A job whose worker stops renewing its lock for this long is taken over by another worker. */
+      lockDurationMs: positiveInt.default(30_000),
+      /** How often workers look for such stalled jobs. */
+      stalledIntervalMs: positiveInt.default(15_000),
+      /** On SIGTERM, how long running generations may take to finish before they are handed back to the queue. */
+      shutdownGraceMs: positiveInt.default(25_000),
+    })
+    .prefault({}),
+  upstream: z
+    .object({
+      /** No chunk from the upstream for this long aborts it with `upstream_stalled`. */
+      stallTimeoutMs: positiveInt.default(60_000),
+      /** Attempts per provider before the first token (connect errors, 408/409/429/5xx). */
+      maxAttempts: positiveInt.default(3),
+      /** First retry delay; doubles per attempt, with ±50% jitter. `Retry-After` wins when larger. */
+      retryBaseDelayMs: positiveInt.default(200),
+      retryMaxDelayMs: positiveInt.default(10_000),
+      /** Consecutive failures that open a model's circuit breaker. */
+      breakerFailureThreshold: positiveInt.default(5),
+      /** How long an open breaker rejects calls before one trial call is let through. */
+      breakerResetMs: positiveInt.default(30_000),
     })
     .prefault({}),
   generations: z
@@ -52,7 +73,28 @@ export const tokenwireConfigSchema = z.object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
-  models: z.array(modelConfigSchema).min(1).default(DEFAULT_MODELS),
+  models: z
+    .array(
+      modelConfigSchema.extend({
+        /** Models (by name) that answer, in order, when this one's upstream fails before its first token. */
+        fallbacks: z.array(z.string().min(1)).default([]),
+      }),
+    )
+    .min(1)
+    .prefault(DEFAULT_MODELS),
+}).superRefine((config, ctx) => {
+  const names = new Set(config.models.map((m) => m.name));
+  config.models.forEach((model, index) => {
+    model.fallbacks.forEach((fallback, f) => {
+      if (!names.has(fallback) || fallback === model.name) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['models', index, 'fallbacks', f],
+          message: `"${fallback}" must name another configured model (known: ${[...names].join(', ')})`,
+        });
+      }
+    });
+  });
 });
 export type TokenwireConfig = z.output<typeof tokenwireConfigSchema>;
 export type TokenwireConfigInput = z.input<typeof tokenwireConfigSchema>;
@@ -68,6 +110,15 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_MAX_BUFFERED_BYTES: ['api', 'maxBufferedBytes'],
   TOKENWIRE_REQUEST_TIMEOUT_MS: ['api', 'requestTimeoutMs'],
   WORKER_CONCURRENCY: ['worker', 'concurrency'],
+  TOKENWIRE_WORKER_LOCK_DURATION_MS: ['worker', 'lockDurationMs'],
+  TOKENWIRE_WORKER_STALLED_INTERVAL_MS: ['worker', 'stalledIntervalMs'],
+  TOKENWIRE_WORKER_SHUTDOWN_GRACE_MS: ['worker', 'shutdownGraceMs'],
+  TOKENWIRE_UPSTREAM_STALL_TIMEOUT_MS: ['upstream', 'stallTimeoutMs'],
+  TOKENWIRE_UPSTREAM_MAX_ATTEMPTS: ['upstream', 'maxAttempts'],
+  TOKENWIRE_UPSTREAM_RETRY_BASE_DELAY_MS: ['upstream', 'retryBaseDelayMs'],
+  TOKENWIRE_UPSTREAM_RETRY_MAX_DELAY_MS: ['upstream', 'retryMaxDelayMs'],
+  TOKENWIRE_BREAKER_FAILURE_THRESHOLD: ['upstream', 'breakerFailureThreshold'],
+  TOKENWIRE_BREAKER_RESET_MS: ['upstream', 'breakerResetMs'],
   TOKENWIRE_GENERATION_TTL_SECONDS: ['generations', 'ttlSeconds'],
   TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
   LOG_LEVEL: ['log', 'level'],

@@ -1,0 +1,116 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RedisKeys } from '@tokenwire/contracts';
+import { LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import {
+  ProviderRegistry,
+  UpstreamConnectError,
+  UpstreamError,
+  UpstreamHttpError,
+  withStallTimeout,
+  type ProviderChunk,
+  type ProviderRequest,
+  type ResolvedModel,
+} from '@tokenwire/providers';
+import { CircuitBreaker } from './circuit-breaker';
+
+export interface RoutedChunk {
+  chunk: ProviderChunk;
+  /** The model that answered (the requested one or a fallback). */
+  model: string;
+}
+
+/**
+ * Retries, fallback, stall timeout and circuit breaking around plain providers.
+ * Before the first token: retryable failures are retried with exponential backoff
+ * and jitter (Retry-After wins when larger), then the model's fallbacks are tried
+ * in order. After the first token a failure ends the stream: no silent restart.
+ */
+@Injectable()
+export class UpstreamRouterService {
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly fallbacks = new Map<string, string[]>();
+
+  constructor(
+    private readonly registry: ProviderRegistry,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    for (const model of config.models) this.fallbacks.set(model.name, model.fallbacks);
+  }
+
+  async *stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger): AsyncIterable<RoutedChunk> {
+    const chain = [modelName, ...(this.fallbacks.get(modelName) ?? [])];
+    let lastError: unknown;
+    for (const name of chain) {
+      const resolved = this.registry.resolve(name);
+      if (!resolved) continue;
+      const breaker = this.breaker(name);
+      for (let attempt = 1; attempt <= this.config.upstream.maxAttempts; attempt++) {
+        if (!breaker.tryAcquire()) {
+          lastError ??= new UpstreamConnectError(`circuit breaker for "${name}" is open after repeated upstream failures`);
+          log.warn({ upstreamModel: name }, 'circuit open; skipping upstream');
+          break;
+        }
+        let started = false;
+        try {
+          for await (const chunk of this.open(resolved, request, signal)) {
+            if (!started) {
+              started = true;
+              breaker.succeed();
+              if (name !== modelName || attempt > 1) log.info({ answeredBy: name, attempt }, 'upstream connected after retry/fallback');
+            }
+            yield { chunk, model: name };
+          }
+          if (!started) breaker.succeed();
+          return;
+        } catch (error) {
+          if (signal.aborted) throw error;
+          if (!(error instanceof UpstreamError)) throw error;
+          // A non-retryable error (a 400, say) is the request's fault, not the upstream's health.
+          if (error.retryable) breaker.fail();
+          else breaker.succeed();
+          if (started || !error.retryable) throw error;
+          lastError = error;
+          if (attempt === this.config.upstream.maxAttempts) break;
+          const delay = this.retryDelay(attempt, error);
+          log.warn({ upstreamModel: name, attempt, delayMs: delay, code: error.code, status: error.status }, 'upstream failed before the first token; retrying');
+          await sleep(delay, undefined, { signal });
+        }
+      }
+      if (name !== chain[chain.length - 1]) log.warn({ upstreamModel: name }, 'upstream exhausted; falling back');
+    }
+    throw lastError ?? new UpstreamConnectError(`no provider is configured for model "${modelName}"`);
+  }
+
+  private open(resolved: ResolvedModel, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal): AsyncIterable<ProviderChunk> {
+    const provider = withStallTimeout(resolved.provider, this.config.upstream.stallTimeoutMs);
+    return provider.stream({ ...request, model: resolved.upstreamModel }, { signal });
+  }
+
+  private retryDelay(attempt: number, error: UpstreamError): number {
+    const { retryBaseDelayMs, retryMaxDelayMs } = this.config.upstream;
+    const backoff = Math.min(retryMaxDelayMs, retryBaseDelayMs * 2 ** (attempt - 1)) * (0.5 + Math.random());
+    const retryAfter = error instanceof UpstreamHttpError ? (error.retryAfterMs ?? 0) : 0;
+    return Math.round(Math.min(retryMaxDelayMs, Math.max(backoff, retryAfter)));
+  }
+
+  private breaker(name: string): CircuitBreaker {
+    let breaker = this.breakers.get(name);
+    if (!breaker) {
+      const { breakerFailureThreshold, breakerResetMs } = this.config.upstream;
+      breaker = new CircuitBreaker(breakerFailureThreshold, breakerResetMs, (snapshot) => {
+        this.logger.warn({ upstreamModel: name, ...snapshot }, 'circuit breaker changed state');
+        // Shared so /readyz on any api process can report it.
+        this.redis
+          .hset(this.keys.upstreamHealth(), name, JSON.stringify({ ...snapshot, updatedAt: Date.now() }))
+          .catch((error: unknown) => this.logger.warn({ err: error }, 'cannot record breaker state'));
+      });
+      this.breakers.set(name, breaker);
+    }
+    return breaker;
+  }
+}
