@@ -9,6 +9,13 @@ import { GenerationMetaStore } from './generations/generation-meta.store';
 import { LOGGER } from './logging/logger.tokens';
 import type { Logger } from './logging/logger';
 
+/** Logs a connection's errors (ioredis reconnects by itself); without a listener they surface as unhandled. */
+export function watchRedisErrors<T extends Redis>(client: T, logger: Logger): T {
+  const name = client.options.connectionName ?? 'redis';
+  client.on('error', (error: Error) => logger.warn({ connection: name, err: error.message }, 'redis connection error'));
+  return client;
+}
+
 /** Closes the shared Redis connection when Nest shuts down. */
 @Injectable()
 class RedisShutdown implements OnApplicationShutdown {
@@ -35,7 +42,8 @@ export class CoreModule {
         {
           provide: REDIS_CLIENT,
           // Auto-pipelining batches the per-token writes issued in one tick into one round trip.
-          useFactory: () => new Redis(config.redis.url, { enableAutoPipelining: true, connectionName: 'tokenwire' }),
+          useFactory: () =>
+            watchRedisErrors(new Redis(config.redis.url, { enableAutoPipelining: true, connectionName: 'tokenwire' }), logger),
         },
         RedisShutdown,
         {

@@ -52,6 +52,7 @@ export class GenerationsService {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.modelNames = new Set(config.models.map((m) => m.name));
+    queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
   }
 
   listModels(): string[] {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { isTerminalEvent, type RedisKeys, type StreamEvent } from '@tokenwire/contracts';
-import { EventLog, LOGGER, REDIS_CLIENT, REDIS_KEYS, type LoggedEvent, type Logger } from '@tokenwire/core';
+import { EventLog, LOGGER, REDIS_CLIENT, REDIS_KEYS, watchRedisErrors, type LoggedEvent, type Logger } from '@tokenwire/core';
 
 /** Receives a generation's events in seq order, each exactly once, ending with the terminal event. */
 export type StreamListener = (event: StreamEvent, json: string) => void;
@@ -104,7 +104,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   ) {}
 
   onModuleInit(): void {
-    this.subscriber = this.redis.duplicate({ connectionName: 'tokenwire-api-live', enableAutoPipelining: false });
+    this.subscriber = watchRedisErrors(this.redis.duplicate({ connectionName: 'tokenwire-api-live', enableAutoPipelining: false }), this.logger);
     this.subscriber.on('message', (channel: string, json: string) => this.onMessage(channel, json));
     // ioredis re-subscribes by itself after a reconnect; what was published meanwhile is only in the logs.
     let connectedBefore = false;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { controlMessageSchema, type RedisKeys } from '@tokenwire/contracts';
-import { LOGGER, REDIS_CLIENT, REDIS_KEYS, type Logger } from '@tokenwire/core';
+import { LOGGER, REDIS_CLIENT, REDIS_KEYS, watchRedisErrors, type Logger } from '@tokenwire/core';
 import { GenerationsProcessor } from '../generations/generations.processor';
 
 /**
@@ -20,7 +20,7 @@ export class CancelListenerService implements OnModuleInit, OnApplicationShutdow
   ) {}
 
   async onModuleInit(): Promise<void> {
-    this.subscriber = this.redis.duplicate({ connectionName: 'tokenwire-worker-control' });
+    this.subscriber = watchRedisErrors(this.redis.duplicate({ connectionName: 'tokenwire-worker-control' }), this.logger);
     this.subscriber.on('message', (_channel: string, message: string) => this.handle(message));
     await this.subscriber.subscribe(this.keys.controlChannel());
   }
