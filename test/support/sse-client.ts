@@ -13,10 +13,13 @@ export interface SseReadResult {
  */
 export async function readSse(
   url: string,
-  init: RequestInit & { until?: (event: EventSourceMessage, all: EventSourceMessage[]) => boolean } = {},
+  init: RequestInit & { until?: (event: EventSourceMessage, all: EventSourceMessage[]) => boolean; timeoutMs?: number } = {},
 ): Promise<SseReadResult> {
   const controller = new AbortController();
   init.signal?.addEventListener('abort', () => controller.abort(init.signal?.reason));
+  // A stream that never ends fails the test instead of hanging the suite.
+  const timeoutMs = init.timeoutMs ?? 60_000;
+  const timer = setTimeout(() => controller.abort(new Error(`SSE stream ${url} did not end within ${timeoutMs} ms`)), timeoutMs);
   const response = await fetch(url, { ...init, signal: controller.signal });
   const result: SseReadResult = { events: [], comments: [], status: response.status };
   if (!response.ok || !response.body) {
@@ -40,7 +43,9 @@ export async function readSse(
     }
   } catch (error) {
     if (!controller.signal.aborted) throw error;
+    if (controller.signal.reason instanceof Error && !init.signal?.aborted) throw controller.signal.reason;
   } finally {
+    clearTimeout(timer);
     controller.abort();
   }
   return result;

@@ -6,6 +6,7 @@ import { HttpErrorFilter } from './common/http-exception.filter';
 import { GenerationsController } from './generations/generations.controller';
 import { GenerationsService } from './generations/generations.service';
 import { HealthController } from './health/health.controller';
+import { DrainService } from './lifecycle/drain.service';
 import { ModelsController } from './models/models.controller';
 import { GenerationsGateway } from './socket/generations.gateway';
 import { GenerationStreamService } from './streams/generation-stream.service';
@@ -17,7 +18,7 @@ export class ApiModule {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger), GenerationsQueueModule.register(config)],
       controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController],
-      providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }, GenerationsService, GenerationStreamService, GenerationsGateway],
+      providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }, GenerationsService, GenerationStreamService, GenerationsGateway, DrainService],
     };
   }
 }

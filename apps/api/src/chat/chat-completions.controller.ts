@@ -71,6 +71,7 @@ export class ChatCompletionsController {
           break;
       }
     });
+    subscription.onClosed(() => sse.end());
     this.cancelWhenAbandoned(id, subscription, response);
   }
 

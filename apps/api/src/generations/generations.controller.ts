@@ -45,6 +45,7 @@ export class GenerationsController {
       if (event.type === 'done' || event.type === 'error' || event.type === 'cancelled') sse.end();
     });
     sse.onClose(() => subscription.close());
+    subscription.onClosed(() => sse.end());
     if (sse.isClosed) subscription.close();
   }
 

@@ -3,12 +3,14 @@ import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '@tokenwire/contracts';
 import { REDIS_CLIENT, REDIS_KEYS } from '@tokenwire/core';
+import { DrainService } from '../lifecycle/drain.service';
 
 @Controller()
 export class HealthController {
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    private readonly drain: DrainService,
   ) {}
 
   /** Liveness: the process answers. */
@@ -23,6 +25,10 @@ export class HealthController {
    */
   @Get('readyz')
   async ready(@Res({ passthrough: true }) response: Response) {
+    if (this.drain.isDraining) {
+      response.status(503);
+      return { status: 'draining' };
+    }
     const started = performance.now();
     try {
       await Promise.race([

@@ -106,20 +106,31 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   onModuleInit(): void {
     this.subscriber = watchRedisErrors(this.redis.duplicate({ connectionName: 'tokenwire-api-live', enableAutoPipelining: false }), this.logger);
     this.subscriber.on('message', (channel: string, json: string) => this.onMessage(channel, json));
-    // ioredis re-subscribes by itself after a reconnect; what was published meanwhile is only in the logs.
+    // After a reconnect, what was published meanwhile is only in the logs. ioredis re-subscribes on
+    // its own, but only after emitting 'ready': subscribe again and wait, then re-read, so nothing
+    // published between the re-read and the re-subscribe can slip through.
     let connectedBefore = false;
     this.subscriber.on('ready', () => {
-      if (connectedBefore) {
-        this.logger.warn({ channels: this.channels.size }, 'live connection re-established; re-reading event logs');
-        for (const entry of this.channels.values()) for (const subscription of entry.subscriptions) subscription.resync();
-      }
+      if (connectedBefore) void this.resyncAfterReconnect();
       connectedBefore = true;
     });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    for (const entry of this.channels.values()) for (const subscription of entry.subscriptions) subscription.close();
+    this.closeAll();
     await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+  }
+
+  /** Open subscriptions in this process (streams still being delivered). */
+  activeSubscriptionCount(): number {
+    let count = 0;
+    for (const entry of this.channels.values()) count += entry.subscriptions.size;
+    return count;
+  }
+
+  /** Closes every subscription; their owners end their responses through `onClosed`. */
+  closeAll(): void {
+    for (const entry of [...this.channels.values()]) for (const subscription of [...entry.subscriptions]) subscription.close();
   }
 
   /** Streams the generation's events after `afterSeq` to `listener`; resolves once the replay was delivered. */
@@ -160,6 +171,18 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     await this.unsubscribing.get(channel);
     const reply = (await this.redis.pubsub('NUMSUB', channel)) as [string, number];
     return Number(reply[1]);
+  }
+
+  private async resyncAfterReconnect(): Promise<void> {
+    const channels = [...this.channels.keys()];
+    this.logger.warn({ channels: channels.length }, 'live connection re-established; re-reading event logs');
+    try {
+      if (channels.length) await this.subscriber.subscribe(...channels);
+    } catch (error) {
+      this.logger.error({ err: error }, 'cannot re-subscribe after a reconnect');
+      return; // the next 'ready' tries again
+    }
+    for (const entry of this.channels.values()) for (const subscription of entry.subscriptions) subscription.resync();
   }
 
   private async replay(subscription: GenerationSubscription): Promise<void> {

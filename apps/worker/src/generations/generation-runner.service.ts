@@ -1,9 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { GenerationJob, RedisKeys, StreamEventBody, TerminalEventBody } from '@tokenwire/contracts';
 import { EventLog, GenerationMetaStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, type Logger } from '@tokenwire/core';
 import { UpstreamError, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
 import { UpstreamRouterService } from '../upstream/upstream-router.service';
+
+/** Attempts (over about 30 s) to write a terminal event while Redis is unreachable. */
+const TERMINAL_WRITE_ATTEMPTS = 8;
 
 /** Abort reason used at shutdown: the job goes back to the queue instead of ending. */
 export const HAND_BACK = 'worker shutting down: handing the job back';
@@ -152,9 +156,19 @@ export class GenerationRunnerService {
     }
   }
 
+  /** Writes the terminal event, retrying through a short Redis outage: a stream must not stay open forever. */
   private async end(id: string, body: TerminalEventBody, log: Logger): Promise<void> {
-    const seq = await this.eventLog.appendTerminal(id, body);
-    if (seq === undefined) log.info({ terminal: body.type }, 'terminal event already written; not writing another');
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const seq = await this.eventLog.appendTerminal(id, body);
+        if (seq === undefined) log.info({ terminal: body.type }, 'terminal event already written; not writing another');
+        return;
+      } catch (error) {
+        if (attempt >= TERMINAL_WRITE_ATTEMPTS) throw error;
+        log.warn({ err: (error as Error).message, attempt }, 'cannot write the terminal event yet; retrying');
+        await sleep(Math.min(5000, 250 * 2 ** attempt));
+      }
+    }
   }
 }
 

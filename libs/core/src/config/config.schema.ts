@@ -29,6 +29,8 @@ export const tokenwireConfigSchema = z.object({
       sseKeepAliveMs: positiveInt.default(15_000),
       /** Bytes a slow streaming client may leave unsent before it is dropped (it may resume). */
       maxBufferedBytes: positiveInt.default(1024 * 1024),
+      /** On SIGTERM, how long open streams may run on before they are closed (clients resume elsewhere). */
+      shutdownGraceMs: positiveInt.default(10_000),
       /** How long a `stream: false` request waits for its generation. */
       requestTimeoutMs: positiveInt.default(600_000),
     })
@@ -108,6 +110,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_BODY_LIMIT: ['api', 'bodyLimit'],
   TOKENWIRE_SSE_KEEPALIVE_MS: ['api', 'sseKeepAliveMs'],
   TOKENWIRE_MAX_BUFFERED_BYTES: ['api', 'maxBufferedBytes'],
+  TOKENWIRE_API_SHUTDOWN_GRACE_MS: ['api', 'shutdownGraceMs'],
   TOKENWIRE_REQUEST_TIMEOUT_MS: ['api', 'requestTimeoutMs'],
   WORKER_CONCURRENCY: ['worker', 'concurrency'],
   TOKENWIRE_WORKER_LOCK_DURATION_MS: ['worker', 'lockDurationMs'],
