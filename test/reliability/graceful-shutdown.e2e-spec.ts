@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { StreamEvent } from '@tokenwire/contracts';
 import { DemoProvider } from '@tokenwire/providers';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '../support/redis';
-import { spawnApp, writeConfigFile, type AppProcess } from '../support/processes';
+import { spawnApp, workerRunning, writeConfigFile, type AppProcess } from '../support/processes';
 import { readSse } from '../support/sse-client';
 import { assertCompleteStream, visibleText } from '../support/stream-assertions';
 import { waitFor } from '../support/wait';
@@ -66,11 +66,12 @@ describe('graceful shutdown (SIGTERM)', () => {
 
   it('a worker whose grace period runs out hands the generation back; another worker completes it', async () => {
     const start = cluster({ TOKENWIRE_WORKER_SHUTDOWN_GRACE_MS: '200' });
-    const [api, leaving] = await Promise.all([start('api'), start('worker')]);
-    const id = await create(api.url!, 'hand me back');
-    const reading = readSse(`${api.url}/v1/generations/${id}/events`);
-    await readSse(`${api.url}/v1/generations/${id}/events`, { until: (event) => event.id === '3' });
-    const staying = await start('worker');
+    const [api, ...workers] = await Promise.all([start('api'), start('worker'), start('worker')]);
+    const id = await create(api!.url!, 'hand me back');
+    const reading = readSse(`${api!.url}/v1/generations/${id}/events`);
+    await readSse(`${api!.url}/v1/generations/${id}/events`, { until: (event) => event.id === '3' });
+    const leaving = await workerRunning(workers, id);
+    const staying = workers.find((w) => w !== leaving)!;
     await leaving.stop('SIGTERM');
     const parsed = parse((await reading).events);
     assertCompleteStream(parsed);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { StreamEvent } from '@tokenwire/contracts';
 import { DemoProvider } from '@tokenwire/providers';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '../support/redis';
-import { spawnApp, writeConfigFile, type AppProcess } from '../support/processes';
+import { spawnApp, workerRunning, writeConfigFile, type AppProcess } from '../support/processes';
 import { readSse } from '../support/sse-client';
 import { assertCompleteStream, visibleText } from '../support/stream-assertions';
 
@@ -50,21 +50,21 @@ describe('process crashes', () => {
     const prefix = uniquePrefix();
     prefixes.push(prefix);
     const env = environment(prefix);
-    const api = await start('api', env);
-    const doomed = await start('worker', env);
-    const id = await createGeneration(api.url!, 'crash the worker');
+    const [api, ...workers] = await Promise.all([start('api', env), start('worker', env), start('worker', env)]);
+    const id = await createGeneration(api!.url!, 'crash the worker');
 
     const events: StreamEvent[] = [];
-    const reading = readSse(`${api.url}/v1/generations/${id}/events`);
-    const firstPart = await readSse(`${api.url}/v1/generations/${id}/events`, { until: (event) => event.id === '5' });
+    const reading = readSse(`${api!.url}/v1/generations/${id}/events`);
+    const firstPart = await readSse(`${api!.url}/v1/generations/${id}/events`, { until: (event) => event.id === '5' });
     assert.equal(firstPart.events.length, 5);
-    const survivor = await start('worker', env);
+    const doomed = await workerRunning(workers, id);
+    const survivor = workers.find((w) => w !== doomed)!;
     await doomed.stop('SIGKILL');
 
     events.push(...parse((await reading).events));
     assertCompleteStream(events);
     const restarted = events.find((e) => e.type === 'restarted');
-    assert.ok(restarted, 'the client was told the generation restarted');
+    assert.ok(restarted, `the client was told the generation restarted: ${events.map((e) => e.type + e.seq).join(' ')}`);
     assert.equal(events.at(-1)?.type, 'done');
     assert.equal(visibleText(events), expected('crash the worker'), 'the text after the restart is the whole reply');
     assert.ok(survivor.logs.some((line) => line.msg === 'generation restarted after a previous attempt stopped' && line.jobId === id));

@@ -19,6 +19,11 @@ export interface AppProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** The worker (of `workers`) whose log shows it started streaming `jobId`. */
+export function workerRunning(workers: AppProcess[], jobId: string): Promise<AppProcess> {
+  return waitFor(`a worker to stream job ${jobId}`, () => workers.find((w) => w.logs.some((line) => line.msg === 'first token' && line.jobId === jobId)));
+}
+
 /** Writes a YAML config file for child processes (the way operators configure Tokenwire). */
 export function writeConfigFile(config: TokenwireConfigInput): string {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tokenwire-config-')), 'tokenwire.yaml');

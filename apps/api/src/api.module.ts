@@ -1,5 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { AdminKeysController } from './auth/admin-keys.controller';
+import { ApiKeysService } from './auth/api-keys.service';
+import { AuthGuard } from './auth/auth.guard';
+import { UsageController } from './generations/usage.controller';
+import { RoomBusService } from './rooms/room-bus.service';
 import { CoreModule, GenerationsQueueModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ChatCompletionsController } from './chat/chat-completions.controller';
 import { HttpErrorFilter } from './common/http-exception.filter';
@@ -17,8 +22,17 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController],
-      providers: [{ provide: APP_FILTER, useClass: HttpErrorFilter }, GenerationsService, GenerationStreamService, GenerationsGateway, DrainService],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController],
+      providers: [
+        { provide: APP_FILTER, useClass: HttpErrorFilter },
+        { provide: APP_GUARD, useClass: AuthGuard },
+        ApiKeysService,
+        GenerationsService,
+        GenerationStreamService,
+        RoomBusService,
+        GenerationsGateway,
+        DrainService,
+      ],
     };
   }
 }

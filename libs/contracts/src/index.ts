@@ -6,3 +6,5 @@ export * from './errors/error.schema';
 export * from './socket/socket-events';
 export * from './redis/redis-keys';
 export * from './control/control-message.schema';
+export * from './auth/api-key.schema';
+export * from './usage/usage.schema';

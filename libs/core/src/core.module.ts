@@ -6,6 +6,8 @@ import type { TokenwireConfig } from './config/config.schema';
 import { REDIS_CLIENT, REDIS_KEYS } from './redis/redis.tokens';
 import { EventLog } from './events/event-log';
 import { GenerationMetaStore } from './generations/generation-meta.store';
+import { TenantAccounting } from './tenants/tenant-accounting';
+import { GenerationFinisher } from './generations/generation-finisher';
 import { LOGGER } from './logging/logger.tokens';
 import type { Logger } from './logging/logger';
 
@@ -52,12 +54,22 @@ export class CoreModule {
           useFactory: (redis: Redis, keys: RedisKeys) => new EventLog(redis, keys, config.generations),
         },
         {
+          provide: TenantAccounting,
+          inject: [REDIS_CLIENT, REDIS_KEYS],
+          useFactory: (redis: Redis, keys: RedisKeys) => new TenantAccounting(redis, keys),
+        },
+        {
+          provide: GenerationFinisher,
+          inject: [EventLog, TenantAccounting],
+          useFactory: (eventLog: EventLog, accounting: TenantAccounting) => new GenerationFinisher(eventLog, accounting, config, logger),
+        },
+        {
           provide: GenerationMetaStore,
           inject: [REDIS_CLIENT, REDIS_KEYS],
           useFactory: (redis: Redis, keys: RedisKeys) => new GenerationMetaStore(redis, keys, config.generations.ttlSeconds),
         },
       ],
-      exports: [TOKENWIRE_CONFIG, LOGGER, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore],
+      exports: [TOKENWIRE_CONFIG, LOGGER, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore, TenantAccounting, GenerationFinisher],
     };
   }
 }

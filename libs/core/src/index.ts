@@ -9,3 +9,5 @@ export * from './events/event-log';
 export * from './generations/generation-meta.store';
 export * from './core.module';
 export * from './queue/generations-queue.module';
+export * from './tenants/tenant-accounting';
+export * from './generations/generation-finisher';

@@ -15,7 +15,10 @@ import {
 } from '@tokenwire/contracts';
 import {
   EventLog,
+  GenerationFinisher,
   GenerationMetaStore,
+  TenantAccounting,
+  limitsFor,
   LOGGER,
   REDIS_CLIENT,
   REDIS_KEYS,
@@ -50,6 +53,8 @@ export class GenerationsService {
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly accounting: TenantAccounting,
+    private readonly finisher: GenerationFinisher,
   ) {
     this.modelNames = new Set(config.models.map((m) => m.name));
     queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
@@ -59,11 +64,29 @@ export class GenerationsService {
     return [...this.modelNames];
   }
 
+  /**
+   * Admits and enqueues a generation. Limits (per tenant, shared by every api process):
+   * requests and tokens per minute (token buckets), unfinished generations (a cap).
+   * Fairness: the job's priority is the tenant's backlog, so a tenant with 200 queued
+   * jobs does not delay another tenant's first one (BullMQ runs lower numbers first).
+   */
   async create(tenantId: string, request: CreateGenerationRequest | ChatCompletionRequest): Promise<{ id: string; createdAt: number }> {
     if (!this.modelNames.has(request.model)) {
       throw new ApiError(404, 'model_not_found', `The model '${request.model}' does not exist`, 'model');
     }
+    const limits = limitsFor(this.config, tenantId);
+    const maxTokens = request.max_completion_tokens ?? request.max_tokens;
+    if (maxTokens != null && maxTokens > limits.maxOutputTokens) {
+      throw new ApiError(400, 'invalid_request', `max_tokens: at most ${limits.maxOutputTokens} is allowed`, 'max_tokens');
+    }
+    await this.admitRate(tenantId, 'requests', limits.requestsPerMinute);
+    await this.admitRate(tenantId, 'tokens', limits.tokensPerMinute);
     const id = randomUUID();
+    const backlog = await this.accounting.addActive(tenantId, id);
+    if (backlog > limits.maxConcurrent) {
+      await this.accounting.removeActive(tenantId, id);
+      throw new ApiError(429, 'rate_limited', `tenant has ${limits.maxConcurrent} unfinished generations, the most allowed`, undefined, { 'retry-after': '1' });
+    }
     const createdAt = Date.now();
     const job: GenerationJob = {
       generationId: id,
@@ -73,16 +96,27 @@ export class GenerationsService {
       params: toParams(request),
       createdAt,
     };
-    await this.metaStore.create({ id, tenantId, model: request.model, createdAt });
-    await this.queue.add(GENERATE_JOB, job, { jobId: id });
+    try {
+      await this.metaStore.create({ id, tenantId, model: request.model, createdAt });
+      await this.queue.add(GENERATE_JOB, job, { jobId: id, priority: Math.min(backlog, MAX_PRIORITY) });
+    } catch (error) {
+      await this.accounting.removeActive(tenantId, id).catch(() => undefined);
+      throw error;
+    }
     this.logger.info({ jobId: id, tenantId, model: request.model }, 'generation queued');
     return { id, createdAt };
   }
 
+  /** The generation's meta if it exists and belongs to the tenant. */
+  async find(tenantId: string, id: string): Promise<GenerationMeta | undefined> {
+    const meta = await this.metaStore.get(id);
+    return meta?.tenantId === tenantId ? meta : undefined;
+  }
+
   /** The generation's meta, or 404 when it does not exist or belongs to another tenant. */
   async requireOwned(tenantId: string, id: string): Promise<GenerationMeta> {
-    const meta = await this.metaStore.get(id);
-    if (!meta || meta.tenantId !== tenantId) throw new ApiError(404, 'not_found', `no generation with id '${id}'`, 'id');
+    const meta = await this.find(tenantId, id);
+    if (!meta) throw new ApiError(404, 'not_found', `no generation with id '${id}'`, 'id');
     return meta;
   }
 
@@ -121,7 +155,8 @@ export class GenerationsService {
     if (job && ['waiting', 'delayed', 'prioritized', 'waiting-children'].includes(await job.getState())) {
       try {
         await job.remove();
-        await this.eventLog.appendTerminal(id, { type: 'cancelled', reason });
+        const { tenantId, model } = job.data as GenerationJob;
+        await this.finisher.finish({ id, tenantId, model }, { type: 'cancelled', reason });
       } catch (error) {
         // Locked: a worker took it meanwhile and will see the cancel key or the control message.
         this.logger.debug({ err: error, jobId: id }, 'queued job was picked up while cancelling');
@@ -130,7 +165,20 @@ export class GenerationsService {
     this.logger.info({ jobId: id, reason }, 'cancel requested');
     return true;
   }
+
+  private async admitRate(tenantId: string, kind: 'requests' | 'tokens', perMinute: number): Promise<void> {
+    const waitMs = await this.accounting.take(tenantId, kind, perMinute);
+    if (waitMs > 0) {
+      const retryAfter = String(Math.max(1, Math.ceil(waitMs / 1000)));
+      throw new ApiError(429, 'rate_limited', `tenant is over its ${kind}-per-minute limit (${perMinute}); retry after ${retryAfter} s`, undefined, {
+        'retry-after': retryAfter,
+      });
+    }
+  }
 }
+
+/** BullMQ's largest priority. */
+const MAX_PRIORITY = 2_097_152;
 
 function toParams(request: CreateGenerationRequest): GenerationParams {
   const stop = request.stop == null ? undefined : Array.isArray(request.stop) ? request.stop : [request.stop];

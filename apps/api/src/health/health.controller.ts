@@ -4,7 +4,9 @@ import type { Redis } from 'ioredis';
 import type { RedisKeys } from '@tokenwire/contracts';
 import { REDIS_CLIENT, REDIS_KEYS } from '@tokenwire/core';
 import { DrainService } from '../lifecycle/drain.service';
+import { Public } from '../auth/public.decorator';
 
+@Public()
 @Controller()
 export class HealthController {
   constructor(

@@ -6,53 +6,80 @@ import {
   WebSocketGateway,
   WebSocketServer,
   type OnGatewayDisconnect,
+  type OnGatewayInit,
 } from '@nestjs/websockets';
 import type { Namespace, Socket } from 'socket.io';
 import {
   GENERATIONS_NAMESPACE,
   cancelRequestSchema,
+  roomRequestSchema,
   socketGenerateRequestSchema,
   subscribeRequestSchema,
   type ClientToServerEvents,
   type GatewayError,
   type ServerToClientEvents,
 } from '@tokenwire/contracts';
-import { LOGGER, type Logger } from '@tokenwire/core';
+import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError } from '../common/api-error';
 import { parseOrThrow } from '../common/zod-validation.pipe';
+import { ApiKeysService } from '../auth/api-keys.service';
+import { bearerToken } from '../auth/auth.guard';
 import { DEFAULT_TENANT } from '../auth/tenant.decorator';
 import { GenerationsService } from '../generations/generations.service';
+import { RoomBusService, type RoomAddress } from '../rooms/room-bus.service';
 import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
 
-type TokenwireSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketState>;
 interface SocketState {
   tenantId: string;
   subscriptions: Map<string, GenerationSubscription>;
 }
+type TokenwireSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketState>;
 type AckResult<T> = ({ ok: true } & T) | { ok: false; error: GatewayError };
 
+/** Socket.IO room of a conversation; the tenant is part of the name, so tenants never share one. */
+const roomName = ({ tenantId, conversationId }: RoomAddress) => `tenant:${tenantId}:conversation:${conversationId}`;
+
 /**
- * Socket.IO: `generate`, `subscribe {jobId, afterSeq}`, `unsubscribe`, `cancel`.
- * Every handler answers through its ack, with `{ok:false, error}` for bad input.
- * A socket that disconnects stops listening but does not cancel: it may resume.
+ * Socket.IO: `generate`, `subscribe {jobId, afterSeq}`, `unsubscribe`, `cancel`, `join`/`leave`
+ * a conversation room. The handshake authenticates (`auth.token`) before any event is handled.
+ * Every handler answers through its ack, `{ok:false, error}` for bad input. A socket that
+ * disconnects stops listening but does not cancel: it may resume.
  */
 @WebSocketGateway({ namespace: GENERATIONS_NAMESPACE, cors: { origin: true } })
-export class GenerationsGateway implements OnGatewayDisconnect, OnApplicationShutdown {
+export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, OnApplicationShutdown {
   @WebSocketServer() private readonly namespace!: Namespace;
 
   constructor(
     private readonly generations: GenerationsService,
     private readonly streams: GenerationStreamService,
+    private readonly rooms: RoomBusService,
+    private readonly apiKeys: ApiKeysService,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
+
+  afterInit(namespace: Namespace): void {
+    namespace.use((socket, next) => {
+      void this.authenticate(socket as TokenwireSocket).then(
+        () => next(),
+        (error: unknown) => next(error instanceof ApiError ? Object.assign(new Error(error.message), { data: error.toGatewayError() }) : new Error('internal error')),
+      );
+    });
+    this.rooms.onGeneration((room, jobId) => this.streamToRoom(room, jobId));
+  }
 
   @SubscribeMessage('generate')
   generate(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ jobId: string }>> {
     return this.answer(async () => {
-      const request = parseOrThrow(socketGenerateRequestSchema, body);
-      const { id } = await this.generations.create(this.state(socket).tenantId, request);
+      const { conversationId, ...request } = parseOrThrow(socketGenerateRequestSchema, body);
+      const room = conversationId ? { tenantId: socket.data.tenantId, conversationId } : undefined;
+      if (room && !socket.rooms.has(roomName(room))) {
+        throw new ApiError(400, 'invalid_request', `conversationId: join conversation '${conversationId}' first`, 'conversationId');
+      }
+      const { id } = await this.generations.create(socket.data.tenantId, request);
+      if (room) await this.rooms.announce(room, id); // every member, on every api process, follows it
       // Listening starts after the ack is on its way, so the client knows the id before the first event.
-      setImmediate(() => void this.follow(socket, id, 0).catch((error: unknown) => this.emitFailure(socket, id, error)));
+      else setImmediate(() => void this.follow(socket, id, 0).catch((error: unknown) => this.streamFailed(socket, id, error)));
       return { jobId: id };
     });
   }
@@ -61,7 +88,7 @@ export class GenerationsGateway implements OnGatewayDisconnect, OnApplicationShu
   subscribe(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ jobId: string }>> {
     return this.answer(async () => {
       const { jobId, afterSeq } = parseOrThrow(subscribeRequestSchema, body);
-      await this.generations.requireOwned(this.state(socket).tenantId, jobId);
+      await this.generations.requireOwned(socket.data.tenantId, jobId);
       await this.follow(socket, jobId, afterSeq);
       return { jobId };
     });
@@ -71,7 +98,7 @@ export class GenerationsGateway implements OnGatewayDisconnect, OnApplicationShu
   unsubscribe(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ jobId: string }>> {
     return this.answer(async () => {
       const { jobId } = parseOrThrow(cancelRequestSchema, body);
-      this.state(socket).subscriptions.get(jobId)?.close();
+      socket.data.subscriptions.get(jobId)?.close();
       return { jobId };
     });
   }
@@ -80,28 +107,83 @@ export class GenerationsGateway implements OnGatewayDisconnect, OnApplicationShu
   cancel(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ jobId: string; cancelled: boolean }>> {
     return this.answer(async () => {
       const { jobId } = parseOrThrow(cancelRequestSchema, body);
-      const cancelled = await this.generations.cancel(this.state(socket).tenantId, jobId);
+      const cancelled = await this.generations.cancel(socket.data.tenantId, jobId);
       return { jobId, cancelled };
+    });
+  }
+
+  @SubscribeMessage('join')
+  join(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ conversationId: string; jobId?: string }>> {
+    return this.answer(async () => {
+      const { conversationId } = parseOrThrow(roomRequestSchema, body);
+      const room = { tenantId: socket.data.tenantId, conversationId };
+      await socket.join(roomName(room));
+      await this.rooms.listen(room);
+      // A late joiner gets the room's running generation from its first event, then live.
+      const jobId = await this.rooms.currentGeneration(room);
+      const meta = jobId ? await this.generations.find(socket.data.tenantId, jobId) : undefined;
+      if (jobId && meta && (meta.status === 'queued' || meta.status === 'running')) {
+        socket.emit('generation', { conversationId, jobId });
+        await this.follow(socket, jobId, 0);
+        return { conversationId, jobId };
+      }
+      return { conversationId };
+    });
+  }
+
+  @SubscribeMessage('leave')
+  leave(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ conversationId: string }>> {
+    return this.answer(async () => {
+      const { conversationId } = parseOrThrow(roomRequestSchema, body);
+      const room = { tenantId: socket.data.tenantId, conversationId };
+      await socket.leave(roomName(room));
+      await this.forgetIfEmpty(room);
+      return { conversationId };
     });
   }
 
   handleDisconnect(socket: TokenwireSocket): void {
     for (const subscription of socket.data.subscriptions?.values() ?? []) subscription.close();
+    // Socket.IO has already removed the socket from its rooms: drop the rooms nobody here is in any more.
+    for (const channel of this.rooms.listened()) void this.forgetIfEmpty(channel).catch(() => undefined);
   }
 
   onApplicationShutdown(): void {
     this.namespace?.disconnectSockets(true);
   }
 
-  private state(socket: TokenwireSocket): SocketState {
-    socket.data.tenantId ??= DEFAULT_TENANT;
-    socket.data.subscriptions ??= new Map();
-    return socket.data as SocketState;
+  private async authenticate(socket: TokenwireSocket): Promise<void> {
+    socket.data.subscriptions = new Map();
+    if (!this.config.auth.enabled) {
+      socket.data.tenantId = DEFAULT_TENANT;
+      return;
+    }
+    const auth = socket.handshake.auth as { token?: unknown };
+    const token = typeof auth.token === 'string' ? auth.token : bearerToken(socket.handshake.headers.authorization);
+    if (!token) throw new ApiError(401, 'unauthorized', 'missing API key: connect with auth: { token }');
+    const principal = await this.apiKeys.authenticate(token);
+    if (principal?.kind !== 'tenant') throw new ApiError(401, 'unauthorized', 'invalid or revoked API key');
+    socket.data.tenantId = principal.tenantId;
+  }
+
+  /** A room's generation started: stream it to this process's members of the room. */
+  private streamToRoom(room: RoomAddress, jobId: string): void {
+    const members = this.namespace.adapter.rooms.get(roomName(room));
+    for (const socketId of members ?? []) {
+      const socket = this.namespace.sockets.get(socketId) as TokenwireSocket | undefined;
+      if (!socket) continue;
+      socket.emit('generation', { conversationId: room.conversationId, jobId });
+      void this.follow(socket, jobId, 0).catch((error: unknown) => this.streamFailed(socket, jobId, error));
+    }
+  }
+
+  private async forgetIfEmpty(room: RoomAddress): Promise<void> {
+    if (!this.namespace.adapter.rooms.get(roomName(room))?.size) await this.rooms.forget(room);
   }
 
   /** Streams a generation to this socket; a second subscribe to the same job replaces the first. */
   private async follow(socket: TokenwireSocket, jobId: string, afterSeq: number): Promise<void> {
-    const { subscriptions } = this.state(socket);
+    const { subscriptions } = socket.data;
     subscriptions.get(jobId)?.close();
     const subscription = await this.streams.subscribe(jobId, afterSeq, (event) => {
       // Socket.IO's typed emit cannot narrow a union of event names; the payload matches by `type`.
@@ -116,7 +198,7 @@ export class GenerationsGateway implements OnGatewayDisconnect, OnApplicationShu
     subscription.onClosed(() => subscriptions.get(jobId) === subscription && subscriptions.delete(jobId));
   }
 
-  private emitFailure(socket: TokenwireSocket, jobId: string, error: unknown): void {
+  private streamFailed(socket: TokenwireSocket, jobId: string, error: unknown): void {
     this.logger.error({ err: error, jobId }, 'cannot stream a generation to a socket');
     socket.emit('error', { jobId, seq: 1, type: 'error', code: 'internal_error', message: 'cannot stream this generation' });
   }

@@ -1,13 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { GenerationJob, RedisKeys, StreamEventBody, TerminalEventBody } from '@tokenwire/contracts';
-import { EventLog, GenerationMetaStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, type Logger } from '@tokenwire/core';
+import { EventLog, GenerationFinisher, GenerationMetaStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, type GenerationUsage, type Logger } from '@tokenwire/core';
 import { UpstreamError, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
 import { UpstreamRouterService } from '../upstream/upstream-router.service';
-
-/** Attempts (over about 30 s) to write a terminal event while Redis is unreachable. */
-const TERMINAL_WRITE_ATTEMPTS = 8;
 
 /** Abort reason used at shutdown: the job goes back to the queue instead of ending. */
 export const HAND_BACK = 'worker shutting down: handing the job back';
@@ -64,6 +60,7 @@ export class GenerationRunnerService {
     private readonly router: UpstreamRouterService,
     private readonly eventLog: EventLog,
     private readonly metaStore: GenerationMetaStore,
+    private readonly finisher: GenerationFinisher,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -78,7 +75,7 @@ export class GenerationRunnerService {
     const log = this.logger.child({ jobId: id, tenantId: job.tenantId, model: job.model });
 
     if (await this.redis.exists(this.keys.cancelRequest(id))) {
-      await this.end(id, { type: 'cancelled', reason: 'cancelled before start' }, log);
+      await this.end(job, { type: 'cancelled', reason: 'cancelled before start' });
       return 'ended';
     }
     await this.metaStore.markRunning(id);
@@ -126,14 +123,11 @@ export class GenerationRunnerService {
         log.warn('generation ended elsewhere; this run stops');
         return 'ended';
       }
-      if (usage) {
-        const { promptTokens, completionTokens } = usage;
-        const totalTokens = promptTokens !== undefined && completionTokens !== undefined ? promptTokens + completionTokens : undefined;
-        writer.append({ type: 'usage', promptTokens, completionTokens, totalTokens });
-        await writer.flush();
-      }
+      const counted = countUsage(job, usage, tokens);
+      writer.append({ type: 'usage', ...counted, totalTokens: counted.promptTokens + counted.completionTokens });
+      await writer.flush();
       log.info({ tokens, durationMs: Math.round(performance.now() - startedAt), finishReason }, 'stream completed');
-      await this.end(id, { type: 'done', finishReason }, log);
+      await this.end(job, { type: 'done', finishReason }, counted);
       return 'ended';
     } catch (error) {
       await writer.flush().catch(() => undefined);
@@ -144,32 +138,33 @@ export class GenerationRunnerService {
       }
       if (signal.aborted) {
         log.info({ tokens }, 'stream closed early: cancelled');
-        await this.end(id, { type: 'cancelled', reason: reasonText(signal.reason) }, log);
+        await this.end(job, { type: 'cancelled', reason: reasonText(signal.reason) }, countUsage(job, usage, tokens));
       } else if (error instanceof UpstreamError) {
         log.warn({ tokens, code: error.code, status: error.status, err: error.message }, 'stream closed early: upstream error');
-        await this.end(id, { type: 'error', code: error.code, message: error.message, status: error.status, retryable: error.retryable }, log);
+        await this.end(job, { type: 'error', code: error.code, message: error.message, status: error.status, retryable: error.retryable }, countUsage(job, usage, tokens));
       } else {
         log.error({ err: error }, 'generation failed');
-        await this.end(id, { type: 'error', code: 'internal_error', message: 'the worker failed while running the generation' }, log);
+        await this.end(job, { type: 'error', code: 'internal_error', message: 'the worker failed while running the generation' });
       }
       return 'ended';
     }
   }
 
-  /** Writes the terminal event, retrying through a short Redis outage: a stream must not stay open forever. */
-  private async end(id: string, body: TerminalEventBody, log: Logger): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const seq = await this.eventLog.appendTerminal(id, body);
-        if (seq === undefined) log.info({ terminal: body.type }, 'terminal event already written; not writing another');
-        return;
-      } catch (error) {
-        if (attempt >= TERMINAL_WRITE_ATTEMPTS) throw error;
-        log.warn({ err: (error as Error).message, attempt }, 'cannot write the terminal event yet; retrying');
-        await sleep(Math.min(5000, 250 * 2 ** attempt));
-      }
-    }
+  private end(job: GenerationJob, body: TerminalEventBody, usage?: GenerationUsage): Promise<boolean> {
+    return this.finisher.finish({ id: job.generationId, tenantId: job.tenantId, model: job.model }, body, usage);
   }
+}
+
+/**
+ * Usage as the upstream reported it; what it left out is counted: completion tokens
+ * as text deltas received, prompt tokens estimated at 4 characters per token.
+ */
+function countUsage(job: GenerationJob, usage: ProviderUsage | undefined, deltas: number): GenerationUsage {
+  const promptChars = job.messages.reduce((sum, m) => sum + JSON.stringify(m.content ?? '').length, 0);
+  return {
+    promptTokens: usage?.promptTokens ?? Math.ceil(promptChars / 4),
+    completionTokens: usage?.completionTokens ?? deltas,
+  };
 }
 
 function reasonText(reason: unknown): string {

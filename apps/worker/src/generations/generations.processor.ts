@@ -1,8 +1,8 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GENERATE_JOB, GENERATIONS_QUEUE, generationJobSchema, type RedisKeys } from '@tokenwire/contracts';
-import { EventLog, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, redisOptionsFromUrl, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { GENERATE_JOB, GENERATIONS_QUEUE, generationJobSchema, type GenerationJob, type RedisKeys } from '@tokenwire/contracts';
+import { GenerationFinisher, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, redisOptionsFromUrl, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { GenerationRunnerService, HAND_BACK } from './generation-runner.service';
 
 /** Job name → handler. A job name without exactly one handler refuses to start. */
@@ -19,7 +19,7 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
 
   constructor(
     private readonly runner: GenerationRunnerService,
-    private readonly eventLog: EventLog,
+    private readonly finisher: GenerationFinisher,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -73,8 +73,12 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
   private async onFailed(job: Job | undefined, error: Error): Promise<void> {
     if (!job?.id) return;
     this.logger.error({ jobId: job.id, err: error.message }, 'generation job failed');
-    await this.eventLog
-      .appendTerminal(job.id, { type: 'error', code: 'internal_error', message: `the generation failed: ${error.message}` })
+    const data = job.data as Partial<GenerationJob>;
+    await this.finisher
+      .finish(
+        { id: job.id, tenantId: data.tenantId ?? 'unknown', model: data.model ?? 'unknown' },
+        { type: 'error', code: 'internal_error', message: `the generation failed: ${error.message}` },
+      )
       .catch((e: unknown) => this.logger.error({ err: e, jobId: job.id }, 'cannot write the terminal event of a failed job'));
   }
 }

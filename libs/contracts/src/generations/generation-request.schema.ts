@@ -5,9 +5,15 @@ import { chatCompletionRequestSchema } from '../chat/chat-request.schema';
 export const createGenerationRequestSchema = chatCompletionRequestSchema.omit({ stream: true, stream_options: true });
 export type CreateGenerationRequest = z.infer<typeof createGenerationRequestSchema>;
 
-/** Socket.IO `generate` payload. */
-export const socketGenerateRequestSchema = createGenerationRequestSchema;
-export type SocketGenerateRequest = CreateGenerationRequest;
+export const conversationIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'conversation ids are 1-128 letters, digits, _ . : -');
+
+/** Socket.IO `generate` payload; with `conversationId`, every member of that room receives the stream. */
+export const socketGenerateRequestSchema = createGenerationRequestSchema.extend({ conversationId: conversationIdSchema.optional() });
+export type SocketGenerateRequest = z.infer<typeof socketGenerateRequestSchema>;
+
+/** Socket.IO `join` / `leave` payload: a conversation room within the caller's tenant. */
+export const roomRequestSchema = z.object({ conversationId: conversationIdSchema });
+export type RoomRequest = z.infer<typeof roomRequestSchema>;
 
 /** Socket.IO `subscribe` payload: replay everything after `afterSeq`, then live. */
 export const subscribeRequestSchema = z.object({

@@ -24,6 +24,22 @@ export interface RedisKeys {
   controlChannel(): string;
   /** Hash: model name → circuit breaker snapshot (JSON), written by workers, read by /readyz. */
   upstreamHealth(): string;
+  /** Hash: an API key's record, by the SHA-256 of the key. */
+  apiKey(keyHash: string): string;
+  /** Hash: key id → key hash, of one tenant (for listing and revoking). */
+  tenantKeys(tenantId: string): string;
+  /** Set: tenants that have keys (for the operator's listing). */
+  tenants(): string;
+  /** Sorted set: a tenant's unfinished generations (score: enqueue time). */
+  tenantActive(tenantId: string): string;
+  /** Hash: a tenant's token bucket of one kind (`requests` or `tokens`). */
+  rateBucket(tenantId: string, kind: 'requests' | 'tokens'): string;
+  /** Hash: a tenant's usage counters, fields `<model>|requests|prompt|completion`. */
+  usage(tenantId: string): string;
+  /** String: the generation currently running in a conversation room. */
+  roomGeneration(tenantId: string, conversationId: string): string;
+  /** Pub/sub channel: announcements to the api processes with members in a room. */
+  roomChannel(tenantId: string, conversationId: string): string;
   /** Prefix handed to BullMQ for its own keys. */
   bullPrefix(): string;
 }
@@ -38,6 +54,14 @@ export function redisKeys(prefix: string): RedisKeys {
     cancelRequest: (id) => `${gen(id)}:cancel`,
     controlChannel: () => `${prefix}:control`,
     upstreamHealth: () => `${prefix}:upstream-health`,
+    apiKey: (hash) => `${prefix}:apikey:${hash}`,
+    tenantKeys: (tenant) => `${prefix}:tenant:{${tenant}}:keys`,
+    tenants: () => `${prefix}:tenants`,
+    tenantActive: (tenant) => `${prefix}:tenant:{${tenant}}:active`,
+    rateBucket: (tenant, kind) => `${prefix}:tenant:{${tenant}}:bucket:${kind}`,
+    usage: (tenant) => `${prefix}:tenant:{${tenant}}:usage`,
+    roomGeneration: (tenant, conversation) => `${prefix}:room:{${tenant}}:${conversation}:generation`,
+    roomChannel: (tenant, conversation) => `${prefix}:room:{${tenant}}:${conversation}:live`,
     bullPrefix: () => `${prefix}:bull`,
   };
 }

@@ -1,4 +1,4 @@
-import type { CancelRequest, SocketGenerateRequest, SubscribeRequest } from '../generations/generation-request.schema';
+import type { CancelRequest, RoomRequest, SocketGenerateRequest, SubscribeRequest } from '../generations/generation-request.schema';
 import type {
   CancelledEvent,
   ChunkEvent,
@@ -20,9 +20,19 @@ export interface ClientToServerEvents {
   subscribe: (request: SubscribeRequest, ack: Ack<{ jobId: string }>) => void;
   unsubscribe: (request: CancelRequest, ack: Ack<{ jobId: string }>) => void;
   cancel: (request: CancelRequest, ack: Ack<{ jobId: string; cancelled: boolean }>) => void;
+  /** Joins a conversation room of the caller's tenant; a running generation there is replayed, then live. */
+  join: (request: RoomRequest, ack: Ack<{ conversationId: string; jobId?: string }>) => void;
+  leave: (request: RoomRequest, ack: Ack<{ conversationId: string }>) => void;
+}
+
+/** Announced to a room's members when a generation starts there (they are subscribed to it). */
+export interface RoomGenerationEvent {
+  conversationId: string;
+  jobId: string;
 }
 
 export interface ServerToClientEvents {
+  generation: (event: RoomGenerationEvent) => void;
   chunk: (event: ChunkEvent) => void;
   usage: (event: UsageEvent) => void;
   done: (event: DoneEvent) => void;

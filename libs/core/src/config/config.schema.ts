@@ -10,6 +10,18 @@ export const DEFAULT_MODELS = [
   { name: 'demo-fast', provider: 'demo', options: { tokenDelayMs: 0, tokens: 200 } },
 ];
 
+const limitsSchema = z.object({
+  /** Unfinished generations (queued or running) a tenant may have. */
+  maxConcurrent: positiveInt.default(100),
+  /** Requests a tenant may make per minute (token bucket, shared by every api process). */
+  requestsPerMinute: positiveInt.default(600),
+  /** Prompt + completion tokens a tenant may use per minute; charged when a generation ends. */
+  tokensPerMinute: positiveInt.default(1_000_000),
+  /** Largest `max_tokens` a request may ask for. */
+  maxOutputTokens: positiveInt.default(32_768),
+});
+export type TenantLimits = z.output<typeof limitsSchema>;
+
 /** The one typed configuration of both apps. Every key is documented in the README. */
 export const tokenwireConfigSchema = z.object({
   redis: z
@@ -70,6 +82,20 @@ export const tokenwireConfigSchema = z.object({
       maxEvents: positiveInt.default(100_000),
     })
     .prefault({}),
+  auth: z
+    .object({
+      /** Off: every request is tenant `default` (a single-tenant or local setup). On: API keys are required. */
+      enabled: z
+        .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+        .transform((v) => v === true || v === 'true' || v === '1')
+        .default(false),
+      /** Operator token: manages the keys of every tenant through /v1/admin/keys. */
+      adminToken: z.string().min(16, 'use at least 16 characters').optional(),
+    })
+    .prefault({}),
+  limits: limitsSchema.prefault({}),
+  /** Per-tenant overrides of `limits`, by tenant id. */
+  tenants: z.record(z.string(), z.object({ limits: limitsSchema.partial().default({}) })).default({}),
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -101,6 +127,11 @@ export const tokenwireConfigSchema = z.object({
 export type TokenwireConfig = z.output<typeof tokenwireConfigSchema>;
 export type TokenwireConfigInput = z.input<typeof tokenwireConfigSchema>;
 
+/** A tenant's limits: the defaults with the tenant's own overrides. */
+export function limitsFor(config: TokenwireConfig, tenantId: string): TenantLimits {
+  return { ...config.limits, ...config.tenants[tenantId]?.limits };
+}
+
 /** Environment variables and the config keys they set (env wins over the YAML file). */
 export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   REDIS_URL: ['redis', 'url'],
@@ -125,6 +156,12 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_GENERATION_TTL_SECONDS: ['generations', 'ttlSeconds'],
   TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
   LOG_LEVEL: ['log', 'level'],
+  TOKENWIRE_AUTH_ENABLED: ['auth', 'enabled'],
+  TOKENWIRE_ADMIN_TOKEN: ['auth', 'adminToken'],
+  TOKENWIRE_MAX_CONCURRENT: ['limits', 'maxConcurrent'],
+  TOKENWIRE_REQUESTS_PER_MINUTE: ['limits', 'requestsPerMinute'],
+  TOKENWIRE_TOKENS_PER_MINUTE: ['limits', 'tokensPerMinute'],
+  TOKENWIRE_MAX_OUTPUT_TOKENS: ['limits', 'maxOutputTokens'],
 };
 /** Path of the optional YAML config file. */
 export const CONFIG_FILE_ENV = 'TOKENWIRE_CONFIG';

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+
+/** `admin` manages its tenant's keys; `member` generates. The operator token manages every tenant. */
+export const apiKeyRoleSchema = z.enum(['admin', 'member']);
+export type ApiKeyRole = z.infer<typeof apiKeyRoleSchema>;
+
+export const tenantIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'tenant ids are 1-64 letters, digits, _ . -');
+
+export const createApiKeyRequestSchema = z.object({
+  /** Required for the operator token; a tenant admin may only create keys for its own tenant. */
+  tenantId: tenantIdSchema.optional(),
+  role: apiKeyRoleSchema.default('member'),
+  name: z.string().max(100).optional(),
+});
+export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
+
+/** A stored key, without its secret. */
+export interface ApiKeyInfo {
+  id: string;
+  tenantId: string;
+  role: ApiKeyRole;
+  name?: string;
+  createdAt: number;
+}

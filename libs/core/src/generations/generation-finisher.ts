@@ -1,0 +1,53 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { TerminalEventBody } from '@tokenwire/contracts';
+import type { TokenwireConfig } from '../config/config.schema';
+import { limitsFor } from '../config/config.schema';
+import type { EventLog } from '../events/event-log';
+import type { Logger } from '../logging/logger';
+import type { GenerationUsage, TenantAccounting } from '../tenants/tenant-accounting';
+
+/** Attempts (over about 30 s) to write a terminal event while Redis is unreachable. */
+const TERMINAL_WRITE_ATTEMPTS = 8;
+
+export interface FinishingGeneration {
+  id: string;
+  tenantId: string;
+  model: string;
+}
+
+/**
+ * The one way a generation ends: the terminal event (at most once, see EventLog),
+ * then, only for the writer that won, the tenant's bookkeeping (active count, usage, token bucket).
+ */
+export class GenerationFinisher {
+  constructor(
+    private readonly eventLog: EventLog,
+    private readonly accounting: TenantAccounting,
+    private readonly config: TokenwireConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Returns true when this call wrote the terminal event. Retries through a short Redis outage. */
+  async finish(generation: FinishingGeneration, body: TerminalEventBody, usage?: GenerationUsage): Promise<boolean> {
+    const log = this.logger.child({ jobId: generation.id, tenantId: generation.tenantId, model: generation.model });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const seq = await this.eventLog.appendTerminal(generation.id, body);
+        if (seq === undefined) {
+          log.info({ terminal: body.type }, 'terminal event already written; not writing another');
+          return false;
+        }
+        break;
+      } catch (error) {
+        if (attempt >= TERMINAL_WRITE_ATTEMPTS) throw error;
+        log.warn({ err: (error as Error).message, attempt }, 'cannot write the terminal event yet; retrying');
+        await sleep(Math.min(5000, 250 * 2 ** attempt));
+      }
+    }
+    const { tokensPerMinute } = limitsFor(this.config, generation.tenantId);
+    await this.accounting
+      .recordFinished(generation.tenantId, generation.id, generation.model, usage, tokensPerMinute)
+      .catch((error: unknown) => log.error({ err: error }, 'cannot record usage of a finished generation'));
+    return true;
+  }
+}
