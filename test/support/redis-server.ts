@@ -12,6 +12,9 @@ export class PrivateRedis {
   private readonly dir = mkdtempSync(path.join(os.tmpdir(), 'tokenwire-test-redis-'));
   port = 0;
 
+  /** `extraArgs`: more redis-server options, e.g. `['--rename-command', 'SCRIPT', '']`. */
+  constructor(private readonly extraArgs: string[] = []) {}
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
@@ -20,7 +23,7 @@ export class PrivateRedis {
     if (!this.port) this.port = await freePort();
     this.child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', ...this.extraArgs],
       { stdio: 'ignore' },
     );
     await waitFor(`redis-server on port ${this.port}`, async () => {

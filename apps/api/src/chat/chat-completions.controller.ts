@@ -1,4 +1,4 @@
-import { Body, Controller, Inject, Post, Res } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { chatCompletionRequestSchema, type ChatCompletionRequest, type StreamEvent } from '@tokenwire/contracts';
 import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
@@ -26,6 +26,7 @@ export class ChatCompletionsController {
   ) {}
 
   @Post()
+  @HttpCode(200) // OpenAI answers 200, not Nest's default 201 for POST
   async create(
     @TenantId() tenantId: string,
     @Body(new ZodValidationPipe(chatCompletionRequestSchema)) body: ChatCompletionRequest,

@@ -100,15 +100,15 @@ export class GenerationRunnerService {
         switch (part.type) {
           case 'text-delta':
             if (tokens++ === 0) log.info({ ttftMs: Math.round(performance.now() - startedAt) }, 'first token');
-            writer.append({ type: 'chunk', delta: part.text });
+            for (const piece of boundedPieces(part.text)) writer.append({ type: 'chunk', delta: piece });
             break;
-          case 'tool-call-delta':
-            writer.append({
-              type: 'chunk',
-              delta: '',
-              toolCalls: [{ index: part.index, id: part.id, name: part.name, arguments: part.arguments }],
-            });
+          case 'tool-call-delta': {
+            const { index, id: callId, name } = part;
+            boundedPieces(part.arguments ?? '').forEach((args, i) =>
+              writer.append({ type: 'chunk', delta: '', toolCalls: [i === 0 ? { index, id: callId, name, arguments: args } : { index, arguments: args }] }),
+            );
             break;
+          }
           case 'usage':
             usage = { ...usage, ...part.usage };
             break;
@@ -153,6 +153,26 @@ export class GenerationRunnerService {
   private end(job: GenerationJob, body: TerminalEventBody, usage?: GenerationUsage): Promise<boolean> {
     return this.finisher.finish({ id: job.generationId, tenantId: job.tenantId, model: job.model }, body, usage);
   }
+}
+
+/**
+ * Largest text (UTF-16 units) one event carries. A huge upstream chunk (a 5 MB tool
+ * argument) becomes several events, so no pub/sub message or socket frame is huge.
+ */
+export const MAX_EVENT_TEXT = 16 * 1024;
+
+/** `text` cut into pieces of at most MAX_EVENT_TEXT, never inside a surrogate pair; `['']` for ''. */
+export function boundedPieces(text: string): string[] {
+  if (text.length <= MAX_EVENT_TEXT) return [text];
+  const pieces: string[] = [];
+  for (let start = 0; start < text.length; ) {
+    let end = Math.min(text.length, start + MAX_EVENT_TEXT);
+    const code = text.charCodeAt(end - 1);
+    if (end < text.length && code >= 0xd800 && code <= 0xdbff) end--; // keep a high surrogate with its pair
+    pieces.push(text.slice(start, end));
+    start = end;
+  }
+  return pieces;
 }
 
 /**
