@@ -18,6 +18,7 @@ export function testConfig(overrides: TokenwireConfigInput = {}): TokenwireConfi
     ...overrides,
     redis: { url: testRedisUrl(), prefix: uniquePrefix(), ...overrides.redis },
     api: { host: '127.0.0.1', port: 0, ...overrides.api },
+    worker: { metricsPort: 0, ...overrides.worker },
     log: { level: (process.env.LOG_LEVEL as 'silent') ?? 'silent', ...overrides.log },
   } as TokenwireConfigInput & { redis: { url: string; prefix: string } };
 }

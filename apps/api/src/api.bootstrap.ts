@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
 import { PinoNestLogger, createLogger, loadConfig, type TokenwireConfigInput } from '@tokenwire/core';
 import { ApiModule } from './api.module';
+import { ConfiguredIoAdapter } from './socket/configured-io.adapter';
 
 export interface RunningApi {
   app: NestExpressApplication;
@@ -21,6 +22,7 @@ export async function createApi(overrides: TokenwireConfigInput = {}, env = proc
     bodyParser: false,
   });
   app.useBodyParser('json', { limit: config.api.bodyLimit });
+  app.useWebSocketAdapter(new ConfiguredIoAdapter(app, config));
   app.enableShutdownHooks();
   await app.listen(config.api.port, config.api.host);
   const address = app.getHttpServer().address() as AddressInfo;

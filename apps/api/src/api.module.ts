@@ -5,6 +5,7 @@ import { ApiKeysService } from './auth/api-keys.service';
 import { AuthGuard } from './auth/auth.guard';
 import { UsageController } from './generations/usage.controller';
 import { RoomBusService } from './rooms/room-bus.service';
+import { MetricsController } from './metrics/metrics.controller';
 import { CoreModule, GenerationsQueueModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ChatCompletionsController } from './chat/chat-completions.controller';
 import { HttpErrorFilter } from './common/http-exception.filter';
@@ -21,8 +22,8 @@ export class ApiModule {
   static forRoot(config: TokenwireConfig, logger: Logger): DynamicModule {
     return {
       module: ApiModule,
-      imports: [CoreModule.forRoot(config, logger), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController],
+      imports: [CoreModule.forRoot(config, logger, 'api'), GenerationsQueueModule.register(config)],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, MetricsController],
       providers: [
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_GUARD, useClass: AuthGuard },

@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 import { PinoNestLogger, createLogger, loadConfig, type TokenwireConfigInput } from '@tokenwire/core';
 import { WorkerModule } from './worker.module';
+import { MetricsServerService } from './metrics/metrics-server.service';
 
 /** Starts a worker: queue consumers only, no HTTP. `overrides` are for tests and embedding. */
 export async function createWorker(overrides: TokenwireConfigInput = {}, env = process.env): Promise<INestApplicationContext> {
@@ -13,6 +14,7 @@ export async function createWorker(overrides: TokenwireConfigInput = {}, env = p
   });
   app.enableShutdownHooks();
   await app.init();
-  logger.info({ concurrency: config.worker.concurrency, models: config.models.map((m) => m.name) }, 'worker started');
+  const metricsPort = app.get(MetricsServerService).port;
+  logger.info({ concurrency: config.worker.concurrency, models: config.models.map((m) => m.name), metricsUrl: `http://${config.api.host}:${metricsPort}/metrics` }, 'worker started');
   return app;
 }

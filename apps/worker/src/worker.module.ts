@@ -5,19 +5,21 @@ import { CancelListenerService } from './control/cancel-listener.service';
 import { GenerationRunnerService } from './generations/generation-runner.service';
 import { GenerationsProcessor } from './generations/generations.processor';
 import { UpstreamRouterService } from './upstream/upstream-router.service';
+import { MetricsServerService } from './metrics/metrics-server.service';
 
 @Module({})
 export class WorkerModule {
   static forRoot(config: TokenwireConfig, logger: Logger): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [CoreModule.forRoot(config, logger)],
+      imports: [CoreModule.forRoot(config, logger, 'worker')],
       providers: [
         { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models) },
         UpstreamRouterService,
         GenerationRunnerService,
         GenerationsProcessor,
         CancelListenerService,
+        MetricsServerService,
       ],
     };
   }

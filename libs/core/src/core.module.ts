@@ -8,6 +8,7 @@ import { EventLog } from './events/event-log';
 import { GenerationMetaStore } from './generations/generation-meta.store';
 import { TenantAccounting } from './tenants/tenant-accounting';
 import { GenerationFinisher } from './generations/generation-finisher';
+import { TokenwireMetrics } from './metrics/metrics';
 import { LOGGER } from './logging/logger.tokens';
 import type { Logger } from './logging/logger';
 
@@ -34,12 +35,13 @@ class RedisShutdown implements OnApplicationShutdown {
 @Global()
 @Module({})
 export class CoreModule {
-  static forRoot(config: TokenwireConfig, logger: Logger): DynamicModule {
+  static forRoot(config: TokenwireConfig, logger: Logger, service: 'api' | 'worker'): DynamicModule {
     return {
       module: CoreModule,
       providers: [
         { provide: TOKENWIRE_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
+        { provide: TokenwireMetrics, useValue: new TokenwireMetrics(service) },
         { provide: REDIS_KEYS, useValue: redisKeys(config.redis.prefix) },
         {
           provide: REDIS_CLIENT,
@@ -69,7 +71,7 @@ export class CoreModule {
           useFactory: (redis: Redis, keys: RedisKeys) => new GenerationMetaStore(redis, keys, config.generations.ttlSeconds),
         },
       ],
-      exports: [TOKENWIRE_CONFIG, LOGGER, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore, TenantAccounting, GenerationFinisher],
+      exports: [TOKENWIRE_CONFIG, LOGGER, TokenwireMetrics, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore, TenantAccounting, GenerationFinisher],
     };
   }
 }

@@ -11,3 +11,4 @@ export * from './core.module';
 export * from './queue/generations-queue.module';
 export * from './tenants/tenant-accounting';
 export * from './generations/generation-finisher';
+export * from './metrics/metrics';

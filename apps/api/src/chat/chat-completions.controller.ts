@@ -1,11 +1,11 @@
-import { Body, Controller, HttpCode, Inject, Post, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import { Body, Controller, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { chatCompletionRequestSchema, type ChatCompletionRequest, type StreamEvent } from '@tokenwire/contracts';
 import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError, httpStatusForUpstream, openAIErrorBody } from '../common/api-error';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TenantId } from '../auth/tenant.decorator';
-import { SseStream } from '../sse/sse-stream';
+import { SseStream, sseOptions } from '../sse/sse-stream';
 import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
 import { GenerationsService } from '../generations/generations.service';
 import { summarizeEvents } from '../generations/generation-summary';
@@ -30,16 +30,17 @@ export class ChatCompletionsController {
   async create(
     @TenantId() tenantId: string,
     @Body(new ZodValidationPipe(chatCompletionRequestSchema)) body: ChatCompletionRequest,
+    @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
     const { id, createdAt } = await this.generations.create(tenantId, body);
     const format = new OpenAIChunkFormatter(`chatcmpl-${id}`, body.model, Math.floor(createdAt / 1000));
-    if (body.stream) await this.stream(id, format, body.stream_options?.include_usage === true, response);
+    if (body.stream) await this.stream(id, format, body.stream_options?.include_usage === true, request, response);
     else await this.complete(id, format, response);
   }
 
-  private async stream(id: string, format: OpenAIChunkFormatter, includeUsage: boolean, response: Response): Promise<void> {
-    const sse = new SseStream(response, { keepAliveMs: this.config.api.sseKeepAliveMs, maxBufferedBytes: this.config.api.maxBufferedBytes });
+  private async stream(id: string, format: OpenAIChunkFormatter, includeUsage: boolean, request: Request, response: Response): Promise<void> {
+    const sse = new SseStream(request, response, sseOptions(this.config));
     sse.write(format.role());
     let usage: StreamEvent | undefined;
     const subscription = await this.streams.subscribe(id, 0, (event) => {

@@ -5,7 +5,7 @@ import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError } from '../common/api-error';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TenantId } from '../auth/tenant.decorator';
-import { SseStream } from '../sse/sse-stream';
+import { SseStream, sseOptions } from '../sse/sse-stream';
 import { GenerationStreamService } from '../streams/generation-stream.service';
 import { GenerationsService } from './generations.service';
 
@@ -39,7 +39,7 @@ export class GenerationsController {
   async events(@TenantId() tenantId: string, @Param('id') id: string, @Req() request: Request, @Res() response: Response) {
     const afterSeq = parseLastEventId(request.header('last-event-id') ?? (request.query.lastEventId as string | undefined));
     await this.generations.requireOwned(tenantId, id);
-    const sse = new SseStream(response, { keepAliveMs: this.config.api.sseKeepAliveMs, maxBufferedBytes: this.config.api.maxBufferedBytes });
+    const sse = new SseStream(request, response, sseOptions(this.config));
     const subscription = await this.streams.subscribe(id, afterSeq, (event, json) => {
       sse.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${json}\n\n`);
       if (event.type === 'done' || event.type === 'error' || event.type === 'cancelled') sse.end();

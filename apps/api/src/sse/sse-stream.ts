@@ -1,33 +1,52 @@
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import zlib from 'node:zlib';
 
 export interface SseOptions {
   /** Interval of `: ping` comments while nothing else is written (keeps proxies from cutting an idle stream). */
   keepAliveMs: number;
   /** Bytes a slow client may have unsent before it is dropped. */
   maxBufferedBytes: number;
+  /** Compress (br, then gzip) when the client accepts it; every event is still flushed at once. */
+  compression: boolean;
 }
 
+type Encoding = 'br' | 'gzip';
+
 /**
- * A text/event-stream response. Every write is flushed at once (no compression
- * buffering, Nagle off). A client that falls `maxBufferedBytes` behind is dropped:
- * it can reconnect with Last-Event-ID and resume from the log.
+ * A text/event-stream response. Every write is flushed at once (Nagle off, and a
+ * compressor flush per event when compressing). A client that falls
+ * `maxBufferedBytes` behind is dropped: it can reconnect with Last-Event-ID and resume.
  */
 export class SseStream {
   private keepAlive?: NodeJS.Timeout;
   private wroteSinceTick = false;
   private ended = false;
+  private readonly compressor?: zlib.Gzip | zlib.BrotliCompress;
+  private readonly flushKind: number = 0;
 
   constructor(
+    request: Request,
     private readonly response: Response,
     private readonly options: SseOptions,
   ) {
+    const encoding = options.compression ? pickEncoding(request.header('accept-encoding')) : undefined;
     response.status(200);
     response.set({
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
+      ...(encoding ? { 'content-encoding': encoding, vary: 'accept-encoding' } : {}),
     });
+    if (encoding === 'br') {
+      // Quality 5: most of brotli's gain on repetitive JSON events at a fraction of its top-quality CPU cost.
+      this.compressor = zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5 } });
+      this.flushKind = zlib.constants.BROTLI_OPERATION_FLUSH;
+    } else if (encoding === 'gzip') {
+      this.compressor = zlib.createGzip({ level: 6 });
+      this.flushKind = zlib.constants.Z_SYNC_FLUSH;
+    }
+    this.compressor?.pipe(response);
     response.flushHeaders();
     response.socket?.setNoDelay(true);
     this.keepAlive = setInterval(() => {
@@ -35,7 +54,10 @@ export class SseStream {
       this.wroteSinceTick = false;
     }, options.keepAliveMs);
     this.keepAlive.unref();
-    response.on('close', () => this.stopTimers());
+    response.on('close', () => {
+      clearInterval(this.keepAlive);
+      this.compressor?.destroy();
+    });
   }
 
   /** True once the response ended or the client went away. */
@@ -50,18 +72,37 @@ export class SseStream {
   write(frame: string): void {
     if (this.isClosed) return;
     this.wroteSinceTick = true;
-    this.response.write(frame);
+    if (this.compressor) {
+      this.compressor.write(frame);
+      this.compressor.flush(this.flushKind);
+    } else this.response.write(frame);
     if (this.response.writableLength > this.options.maxBufferedBytes) this.response.destroy();
   }
 
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.stopTimers();
-    this.response.end();
-  }
-
-  private stopTimers(): void {
     clearInterval(this.keepAlive);
+    if (this.compressor) this.compressor.end();
+    else this.response.end();
   }
+}
+
+/** br when accepted, else gzip, else none (q=0 means "not acceptable"). */
+function pickEncoding(header: string | undefined): Encoding | undefined {
+  const accepted = new Set(
+    (header ?? '')
+      .split(',')
+      .map((part) => part.trim().split(';'))
+      .filter(([, q]) => !q || Number(q.trim().replace(/^q=/, '')) > 0)
+      .map(([name]) => name!.toLowerCase()),
+  );
+  if (accepted.has('br')) return 'br';
+  if (accepted.has('gzip')) return 'gzip';
+  return undefined;
+}
+
+/** SSE settings from the config. */
+export function sseOptions(config: { api: { sseKeepAliveMs: number; maxBufferedBytes: number; sseCompression: boolean } }): SseOptions {
+  return { keepAliveMs: config.api.sseKeepAliveMs, maxBufferedBytes: config.api.maxBufferedBytes, compression: config.api.sseCompression };
 }

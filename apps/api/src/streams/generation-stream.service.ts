@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { isTerminalEvent, type RedisKeys, type StreamEvent } from '@tokenwire/contracts';
-import { EventLog, LOGGER, REDIS_CLIENT, REDIS_KEYS, watchRedisErrors, type LoggedEvent, type Logger } from '@tokenwire/core';
+import { EventLog, LOGGER, REDIS_CLIENT, REDIS_KEYS, TokenwireMetrics, watchRedisErrors, type LoggedEvent, type Logger } from '@tokenwire/core';
 
 /** Receives a generation's events in seq order, each exactly once, ending with the terminal event. */
 export type StreamListener = (event: StreamEvent, json: string) => void;
@@ -101,6 +101,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly eventLog: EventLog,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: TokenwireMetrics,
   ) {}
 
   onModuleInit(): void {
@@ -149,6 +150,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
       (s) => void this.replay(s).catch(() => undefined), // logged in replay
     );
     entry.subscriptions.add(subscription);
+    this.metrics.activeStreams.inc();
     try {
       await entry.subscribed;
       if (this.beforeReplay) await this.beforeReplay(generationId);
@@ -212,7 +214,9 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
 
   private release(channel: string, subscription: GenerationSubscription): void {
     const entry = this.channels.get(channel);
-    if (!entry?.subscriptions.delete(subscription) || entry.subscriptions.size > 0) return;
+    if (!entry?.subscriptions.delete(subscription)) return;
+    this.metrics.activeStreams.dec();
+    if (entry.subscriptions.size > 0) return;
     this.channels.delete(channel);
     const done = this.subscriber
       .unsubscribe(channel)

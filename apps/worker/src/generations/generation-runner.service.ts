@@ -1,7 +1,17 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { GenerationJob, RedisKeys, StreamEventBody, TerminalEventBody } from '@tokenwire/contracts';
-import { EventLog, GenerationFinisher, GenerationMetaStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, type GenerationUsage, type Logger } from '@tokenwire/core';
+import {
+  EventLog,
+  GenerationFinisher,
+  GenerationMetaStore,
+  LOGGER,
+  REDIS_CLIENT,
+  REDIS_KEYS,
+  TokenwireMetrics,
+  type GenerationUsage,
+  type Logger,
+} from '@tokenwire/core';
 import { UpstreamError, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
 import { UpstreamRouterService } from '../upstream/upstream-router.service';
 
@@ -61,6 +71,7 @@ export class GenerationRunnerService {
     private readonly eventLog: EventLog,
     private readonly metaStore: GenerationMetaStore,
     private readonly finisher: GenerationFinisher,
+    private readonly metrics: TokenwireMetrics,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -91,6 +102,10 @@ export class GenerationRunnerService {
 
     const upstreamSignal = AbortSignal.any([signal, ownership.signal]);
     const startedAt = performance.now();
+    const metrics = this.metrics;
+    metrics.queueWait.observe({ model: job.model }, Math.max(0, Date.now() - job.createdAt) / 1000);
+    metrics.runningGenerations.inc();
+    let lastTokenAt = 0;
     let usage: ProviderUsage | undefined;
     let finishReason: ProviderFinishReason = 'stop';
     let tokens = 0;
@@ -98,10 +113,18 @@ export class GenerationRunnerService {
       const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log);
       for await (const { chunk: part } of stream) {
         switch (part.type) {
-          case 'text-delta':
-            if (tokens++ === 0) log.info({ ttftMs: Math.round(performance.now() - startedAt) }, 'first token');
+          case 'text-delta': {
+            const now = performance.now();
+            if (tokens++ === 0) {
+              log.info({ ttftMs: Math.round(now - startedAt) }, 'first token');
+              metrics.ttft.observe({ model: job.model, stage: 'upstream' }, (now - startedAt) / 1000);
+              metrics.ttft.observe({ model: job.model, stage: 'total' }, Math.max(0, Date.now() - job.createdAt) / 1000);
+            } else metrics.interToken.observe({ model: job.model }, (now - lastTokenAt) / 1000);
+            lastTokenAt = now;
+            metrics.tokens.inc({ model: job.model });
             for (const piece of boundedPieces(part.text)) writer.append({ type: 'chunk', delta: piece });
             break;
+          }
           case 'tool-call-delta': {
             const { index, id: callId, name } = part;
             boundedPieces(part.arguments ?? '').forEach((args, i) =>
@@ -128,14 +151,17 @@ export class GenerationRunnerService {
       await writer.flush();
       log.info({ tokens, durationMs: Math.round(performance.now() - startedAt), finishReason }, 'stream completed');
       await this.end(job, { type: 'done', finishReason }, counted);
+      metrics.generations.inc({ model: job.model, outcome: 'done' });
       return 'ended';
     } catch (error) {
       await writer.flush().catch(() => undefined);
       if (writer.ended) return 'ended';
       if (signal.aborted && signal.reason === HAND_BACK) {
         log.info({ tokens }, 'stream closed early: handed back to the queue');
+        metrics.generations.inc({ model: job.model, outcome: 'handed_back' });
         return 'handed-back';
       }
+      metrics.generations.inc({ model: job.model, outcome: signal.aborted ? 'cancelled' : 'error' });
       if (signal.aborted) {
         log.info({ tokens }, 'stream closed early: cancelled');
         await this.end(job, { type: 'cancelled', reason: reasonText(signal.reason) }, countUsage(job, usage, tokens));
@@ -147,6 +173,8 @@ export class GenerationRunnerService {
         await this.end(job, { type: 'error', code: 'internal_error', message: 'the worker failed while running the generation' });
       }
       return 'ended';
+    } finally {
+      metrics.runningGenerations.dec();
     }
   }
 

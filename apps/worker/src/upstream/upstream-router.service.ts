@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RedisKeys } from '@tokenwire/contracts';
-import { LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, TokenwireMetrics, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import {
   ProviderRegistry,
   UpstreamConnectError,
@@ -13,7 +13,9 @@ import {
   type ProviderRequest,
   type ResolvedModel,
 } from '@tokenwire/providers';
-import { CircuitBreaker } from './circuit-breaker';
+import { CircuitBreaker, type BreakerState } from './circuit-breaker';
+
+const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 export interface RoutedChunk {
   chunk: ProviderChunk;
@@ -38,6 +40,7 @@ export class UpstreamRouterService {
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly metrics: TokenwireMetrics,
   ) {
     for (const model of config.models) this.fallbacks.set(model.name, model.fallbacks);
   }
@@ -70,6 +73,7 @@ export class UpstreamRouterService {
         } catch (error) {
           if (signal.aborted) throw error;
           if (!(error instanceof UpstreamError)) throw error;
+          this.metrics.upstreamErrors.inc({ model: name, code: error.code });
           // A non-retryable error (a 400, say) is the request's fault, not the upstream's health.
           if (error.retryable) breaker.fail();
           else breaker.succeed();
@@ -104,6 +108,7 @@ export class UpstreamRouterService {
       const { breakerFailureThreshold, breakerResetMs } = this.config.upstream;
       breaker = new CircuitBreaker(breakerFailureThreshold, breakerResetMs, (snapshot) => {
         this.logger.warn({ upstreamModel: name, ...snapshot }, 'circuit breaker changed state');
+        this.metrics.circuitState.set({ model: name }, BREAKER_GAUGE[snapshot.state]);
         // Shared so /readyz on any api process can report it.
         this.redis
           .hset(this.keys.upstreamHealth(), name, JSON.stringify({ ...snapshot, updatedAt: Date.now() }))

@@ -39,6 +39,16 @@ export const tokenwireConfigSchema = z.object({
       bodyLimit: z.string().default('1mb'),
       /** How often an SSE response sends a `: ping` comment while waiting for events. */
       sseKeepAliveMs: positiveInt.default(15_000),
+      /** Compress SSE (br or gzip, per Accept-Encoding), flushing every event. */
+      sseCompression: z
+        .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+        .transform((v) => v === true || v === 'true' || v === '1')
+        .default(true),
+      /** Socket.IO permessage-deflate (compresses frames above 1 KB). */
+      socketCompression: z
+        .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
+        .transform((v) => v === true || v === 'true' || v === '1')
+        .default(false),
       /** Bytes a slow streaming client may leave unsent before it is dropped (it may resume). */
       maxBufferedBytes: positiveInt.default(1024 * 1024),
       /** On SIGTERM, how long open streams may run on before they are closed (clients resume elsewhere). */
@@ -57,6 +67,8 @@ export const tokenwireConfigSchema = z.object({
       stalledIntervalMs: positiveInt.default(15_000),
       /** On SIGTERM, how long running generations may take to finish before they are handed back to the queue. */
       shutdownGraceMs: positiveInt.default(25_000),
+      /** Port of the worker's Prometheus `/metrics` (0: any free port, logged at start). */
+      metricsPort: port.default(9464),
     })
     .prefault({}),
   upstream: z
@@ -141,12 +153,15 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_BODY_LIMIT: ['api', 'bodyLimit'],
   TOKENWIRE_SSE_KEEPALIVE_MS: ['api', 'sseKeepAliveMs'],
   TOKENWIRE_MAX_BUFFERED_BYTES: ['api', 'maxBufferedBytes'],
+  TOKENWIRE_SSE_COMPRESSION: ['api', 'sseCompression'],
+  TOKENWIRE_SOCKET_COMPRESSION: ['api', 'socketCompression'],
   TOKENWIRE_API_SHUTDOWN_GRACE_MS: ['api', 'shutdownGraceMs'],
   TOKENWIRE_REQUEST_TIMEOUT_MS: ['api', 'requestTimeoutMs'],
   WORKER_CONCURRENCY: ['worker', 'concurrency'],
   TOKENWIRE_WORKER_LOCK_DURATION_MS: ['worker', 'lockDurationMs'],
   TOKENWIRE_WORKER_STALLED_INTERVAL_MS: ['worker', 'stalledIntervalMs'],
   TOKENWIRE_WORKER_SHUTDOWN_GRACE_MS: ['worker', 'shutdownGraceMs'],
+  WORKER_METRICS_PORT: ['worker', 'metricsPort'],
   TOKENWIRE_UPSTREAM_STALL_TIMEOUT_MS: ['upstream', 'stallTimeoutMs'],
   TOKENWIRE_UPSTREAM_MAX_ATTEMPTS: ['upstream', 'maxAttempts'],
   TOKENWIRE_UPSTREAM_RETRY_BASE_DELAY_MS: ['upstream', 'retryBaseDelayMs'],

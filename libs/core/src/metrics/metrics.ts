@@ -1,0 +1,65 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Latency buckets (seconds) from sub-millisecond hops to minute-long model thinking. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/**
+ * Every Tokenwire metric, one registry per process (prom-client). Both apps create
+ * it; each fills the metrics of its side. Labels stay low-cardinality: model, provider,
+ * outcome, error code — never tenant or job id.
+ */
+export class TokenwireMetrics {
+  readonly registry = new Registry();
+
+  /** Worker: time to first token, `stage` = `upstream` (from pick-up) or `total` (from enqueue). */
+  readonly ttft = new Histogram({
+    name: 'tokenwire_ttft_seconds',
+    help: 'Time to the first token',
+    labelNames: ['model', 'stage'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly interToken = new Histogram({
+    name: 'tokenwire_inter_token_seconds',
+    help: 'Gap between consecutive tokens from the upstream',
+    labelNames: ['model'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly tokens = new Counter({ name: 'tokenwire_tokens_total', help: 'Text deltas streamed', labelNames: ['model'] as const, registers: [this.registry] });
+  readonly generations = new Counter({
+    name: 'tokenwire_generations_total',
+    help: 'Generations ended, by outcome (done, error, cancelled, handed_back)',
+    labelNames: ['model', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamErrors = new Counter({
+    name: 'tokenwire_upstream_errors_total',
+    help: 'Upstream failures by error code (each attempt counts)',
+    labelNames: ['model', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly circuitState = new Gauge({
+    name: 'tokenwire_circuit_state',
+    help: 'Circuit breaker per model: 0 closed, 1 half-open, 2 open',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+  readonly queueWait = new Histogram({
+    name: 'tokenwire_queue_wait_seconds',
+    help: 'Time a generation waited in the queue',
+    labelNames: ['model'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly runningGenerations = new Gauge({ name: 'tokenwire_running_generations', help: 'Generations this worker runs now', registers: [this.registry] });
+  /** Api: open stream subscriptions (SSE responses and sockets) in this process. */
+  readonly activeStreams = new Gauge({ name: 'tokenwire_active_streams', help: 'Open stream subscriptions in this api process', registers: [this.registry] });
+  /** Api: jobs waiting in the queue, read at scrape time. */
+  readonly queueDepth = new Gauge({ name: 'tokenwire_queue_depth', help: 'Generations waiting in the queue', labelNames: ['state'] as const, registers: [this.registry] });
+
+  constructor(service: 'api' | 'worker') {
+    this.registry.setDefaultLabels({ service });
+    collectDefaultMetrics({ register: this.registry });
+  }
+}
