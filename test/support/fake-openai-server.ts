@@ -39,6 +39,9 @@ export interface FakeUpstreamRequest {
  */
 export class FakeOpenAIServer {
   readonly requests: FakeUpstreamRequest[] = [];
+  /** Requests open right now, and the most ever open at once. */
+  active = 0;
+  peakActive = 0;
   private server = http.createServer((req, res) => void this.handle(req, res));
   private sockets = new Set<Socket>();
   script: (body: Record<string, unknown>, index: number) => FakeOpenAIScript = () => ({ tokens: ['Hello', ',', ' world'] });
@@ -69,6 +72,8 @@ export class FakeOpenAIServer {
       return;
     }
     const body = JSON.parse(raw) as Record<string, unknown>;
+    this.peakActive = Math.max(this.peakActive, ++this.active);
+    res.on('close', () => this.active--);
     const script = this.script(body, this.requests.length);
     let finished = false;
     const startedAt = performance.now();

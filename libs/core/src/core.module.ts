@@ -4,6 +4,7 @@ import { redisKeys, type RedisKeys } from '@tokenwire/contracts';
 import { TOKENWIRE_CONFIG } from './config/config.tokens';
 import type { TokenwireConfig } from './config/config.schema';
 import { REDIS_CLIENT, REDIS_KEYS } from './redis/redis.tokens';
+import { redisConnectionOptions } from './redis/redis-options';
 import { EventLog } from './events/event-log';
 import { GenerationMetaStore } from './generations/generation-meta.store';
 import { TenantAccounting } from './tenants/tenant-accounting';
@@ -47,7 +48,7 @@ export class CoreModule {
           provide: REDIS_CLIENT,
           // Auto-pipelining batches the per-token writes issued in one tick into one round trip.
           useFactory: () =>
-            watchRedisErrors(new Redis(config.redis.url, { enableAutoPipelining: true, connectionName: 'tokenwire' }), logger),
+            watchRedisErrors(new Redis({ ...redisConnectionOptions(config.redis), enableAutoPipelining: true, connectionName: 'tokenwire' }), logger),
         },
         RedisShutdown,
         {

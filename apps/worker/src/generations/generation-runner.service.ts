@@ -110,7 +110,7 @@ export class GenerationRunnerService {
     let finishReason: ProviderFinishReason = 'stop';
     let tokens = 0;
     try {
-      const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log);
+      const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log, id);
       for await (const { chunk: part } of stream) {
         switch (part.type) {
           case 'text-delta': {

@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GENERATE_JOB, GENERATIONS_QUEUE, generationJobSchema, type GenerationJob, type RedisKeys } from '@tokenwire/contracts';
-import { GenerationFinisher, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, redisOptionsFromUrl, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { GenerationFinisher, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, redisConnectionOptions, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { GenerationRunnerService, HAND_BACK } from './generation-runner.service';
 
 /** Job name → handler. A job name without exactly one handler refuses to start. */
@@ -29,7 +29,7 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
     if (new Set(HANDLED_JOBS).size !== HANDLED_JOBS.length) throw new Error('a job name has more than one handler');
     const { concurrency, lockDurationMs, stalledIntervalMs } = this.config.worker;
     this.worker = new Worker(GENERATIONS_QUEUE, (job, token, signal) => this.process(job, token, signal), {
-      connection: { ...redisOptionsFromUrl(this.config.redis.url), maxRetriesPerRequest: null },
+      connection: { ...redisConnectionOptions(this.config.redis), maxRetriesPerRequest: null },
       prefix: this.keys.bullPrefix(),
       concurrency,
       lockDuration: lockDurationMs,

@@ -14,6 +14,7 @@ import {
   type ResolvedModel,
 } from '@tokenwire/providers';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker';
+import { ModelSemaphore } from './model-semaphore';
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
@@ -33,6 +34,8 @@ export interface RoutedChunk {
 export class UpstreamRouterService {
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly fallbacks = new Map<string, string[]>();
+  private readonly caps = new Map<string, number>();
+  private readonly semaphore: ModelSemaphore;
 
   constructor(
     private readonly registry: ProviderRegistry,
@@ -42,10 +45,15 @@ export class UpstreamRouterService {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: TokenwireMetrics,
   ) {
-    for (const model of config.models) this.fallbacks.set(model.name, model.fallbacks);
+    for (const model of config.models) {
+      this.fallbacks.set(model.name, model.fallbacks);
+      if (model.maxConcurrency) this.caps.set(model.name, model.maxConcurrency);
+    }
+    this.semaphore = new ModelSemaphore(redis);
   }
 
-  async *stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger): AsyncIterable<RoutedChunk> {
+  /** `holder` identifies the caller's lease on a capped model (the generation id). */
+  async *stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger, holder: string): AsyncIterable<RoutedChunk> {
     const chain = [modelName, ...(this.fallbacks.get(modelName) ?? [])];
     let lastError: unknown;
     for (const name of chain) {
@@ -59,6 +67,9 @@ export class UpstreamRouterService {
           break;
         }
         let started = false;
+        let retryDelay = 0;
+        const cap = this.caps.get(name);
+        const release = cap ? await this.semaphore.acquire(this.keys.modelLeases(name), holder, cap, signal) : undefined;
         try {
           for await (const chunk of this.open(resolved, request, signal)) {
             if (!started) {
@@ -80,10 +91,12 @@ export class UpstreamRouterService {
           if (started || !error.retryable) throw error;
           lastError = error;
           if (attempt === this.config.upstream.maxAttempts) break;
-          const delay = this.retryDelay(attempt, error);
-          log.warn({ upstreamModel: name, attempt, delayMs: delay, code: error.code, status: error.status }, 'upstream failed before the first token; retrying');
-          await sleep(delay, undefined, { signal });
+          retryDelay = this.retryDelay(attempt, error);
+          log.warn({ upstreamModel: name, attempt, delayMs: retryDelay, code: error.code, status: error.status }, 'upstream failed before the first token; retrying');
+        } finally {
+          await release?.().catch((error: unknown) => log.warn({ err: error }, 'cannot release a model slot; its lease will expire'));
         }
+        await sleep(retryDelay, undefined, { signal }); // the slot is free while we wait
       }
       if (name !== chain[chain.length - 1]) log.warn({ upstreamModel: name }, 'upstream exhausted; falling back');
     }

@@ -40,6 +40,8 @@ export interface RedisKeys {
   roomGeneration(tenantId: string, conversationId: string): string;
   /** Pub/sub channel: announcements to the api processes with members in a room. */
   roomChannel(tenantId: string, conversationId: string): string;
+  /** Sorted set: leases on a model's upstream slots (member: generation id, score: expiry). */
+  modelLeases(model: string): string;
   /** Prefix handed to BullMQ for its own keys. */
   bullPrefix(): string;
 }
@@ -62,6 +64,7 @@ export function redisKeys(prefix: string): RedisKeys {
     usage: (tenant) => `${prefix}:tenant:{${tenant}}:usage`,
     roomGeneration: (tenant, conversation) => `${prefix}:room:{${tenant}}:${conversation}:generation`,
     roomChannel: (tenant, conversation) => `${prefix}:room:{${tenant}}:${conversation}:live`,
+    modelLeases: (model) => `${prefix}:model:{${model}}:leases`,
     bullPrefix: () => `${prefix}:bull`,
   };
 }

@@ -29,6 +29,24 @@ export const tokenwireConfigSchema = z.object({
       url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
       /** Prefix of every key, channel and BullMQ queue: lets deployments (and tests) share one Redis. */
       prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('tw'),
+      /** Sentinels to ask for the master (`host:port,host:port` in the env); empty: connect to `url` directly. */
+      sentinels: z
+        .preprocess(
+          (value) =>
+            typeof value === 'string'
+              ? value
+                  .split(',')
+                  .filter((entry) => entry.trim())
+                  .map((entry) => {
+                    const [host, port] = entry.trim().split(':');
+                    return { host, port };
+                  })
+              : value,
+          z.array(z.object({ host: z.string().min(1), port: z.coerce.number({ message: 'expected host:port' }).int().min(1).max(65535) })),
+        )
+        .default([]),
+      /** Master name the sentinels monitor. */
+      sentinelName: z.string().min(1).default('mymaster'),
     })
     .prefault({}),
   api: z
@@ -118,6 +136,8 @@ export const tokenwireConfigSchema = z.object({
       modelConfigSchema.extend({
         /** Models (by name) that answer, in order, when this one's upstream fails before its first token. */
         fallbacks: z.array(z.string().min(1)).default([]),
+        /** Most calls to this model's upstream at once, across all workers (unset: no cap). */
+        maxConcurrency: positiveInt.optional(),
       }),
     )
     .min(1)
@@ -148,6 +168,8 @@ export function limitsFor(config: TokenwireConfig, tenantId: string): TenantLimi
 export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   REDIS_URL: ['redis', 'url'],
   TOKENWIRE_REDIS_PREFIX: ['redis', 'prefix'],
+  REDIS_SENTINELS: ['redis', 'sentinels'],
+  REDIS_SENTINEL_NAME: ['redis', 'sentinelName'],
   HOST: ['api', 'host'],
   PORT: ['api', 'port'],
   TOKENWIRE_BODY_LIMIT: ['api', 'bodyLimit'],

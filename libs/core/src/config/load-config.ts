@@ -44,7 +44,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Toke
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
       const key = issue.path.join('.') || '(root)';
-      const source = sources.get(key) ?? (file ? `file ${file}` : 'config');
+      // The env variable that set this key or one of its parents (REDIS_SENTINELS for redis.sentinels.0.port).
+      const fromEnv = [...sources.entries()].find(([path]) => key === path || key.startsWith(`${path}.`))?.[1];
+      const source = fromEnv ?? (file ? `file ${file}` : 'config');
       return `  ${key}: ${issue.message} (from ${source})`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

@@ -2,7 +2,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { GENERATIONS_QUEUE, redisKeys } from '@tokenwire/contracts';
 import type { TokenwireConfig } from '../config/config.schema';
-import { redisOptionsFromUrl } from '../redis/redis-options';
+import { redisConnectionOptions } from '../redis/redis-options';
 
 /** The BullMQ connection and the generations queue, registered the same way by api (producer) and worker (consumer). */
 @Module({})
@@ -12,7 +12,7 @@ export class GenerationsQueueModule {
     const bullModules = [
       BullModule.forRoot({
         // BullMQ's blocking connections must retry forever rather than fail a command.
-        connection: { ...redisOptionsFromUrl(config.redis.url), maxRetriesPerRequest: null },
+        connection: { ...redisConnectionOptions(config.redis), maxRetriesPerRequest: null },
         prefix: redisKeys(config.redis.prefix).bullPrefix(),
         defaultJobOptions: { attempts: 1, removeOnComplete: { age: ttl }, removeOnFail: { age: ttl } },
       }),
