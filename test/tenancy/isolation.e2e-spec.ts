@@ -148,3 +148,24 @@ describe('tenant isolation', () => {
     assert.equal((await http('/v1/usage', key)).status, 401);
   });
 });
+
+describe('queue dashboard', () => {
+  let gateway: TestGateway;
+  before(async () => {
+    gateway = await startGateway({ auth: { enabled: true, adminToken: OPERATOR_TOKEN }, models: [{ name: 'demo', provider: 'demo', options: {} }] });
+  });
+  after(() => gateway.close());
+
+  it('is only for the operator token (Bearer, or Basic with the token as password)', async () => {
+    const key = await createKey(gateway.url, 'tenant-a', 'admin');
+    assert.equal((await fetch(`${gateway.url}/admin/queues`)).status, 401);
+    assert.equal((await fetch(`${gateway.url}/admin/queues`, { headers: { authorization: `Bearer ${key}` } })).status, 401, 'a tenant admin key is not enough');
+    const page = await fetch(`${gateway.url}/admin/queues`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<html/i);
+    const basic = Buffer.from(`admin:${OPERATOR_TOKEN}`).toString('base64');
+    const queues = await fetch(`${gateway.url}/admin/queues/api/queues`, { headers: { authorization: `Basic ${basic}` } });
+    assert.equal(queues.status, 200);
+    assert.match(await queues.text(), /generations/);
+  });
+});

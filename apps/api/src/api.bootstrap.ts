@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { PinoNestLogger, createLogger, loadConfig, type TokenwireConfigInput } from '@tokenwire/core';
 import { ApiModule } from './api.module';
 import { ConfiguredIoAdapter } from './socket/configured-io.adapter';
+import { mountQueueDashboard } from './admin/queue-dashboard';
 
 export interface RunningApi {
   app: NestExpressApplication;
@@ -24,6 +25,7 @@ export async function createApi(overrides: TokenwireConfigInput = {}, env = proc
   app.useBodyParser('json', { limit: config.api.bodyLimit });
   app.useWebSocketAdapter(new ConfiguredIoAdapter(app, config));
   app.enableShutdownHooks();
+  mountQueueDashboard(app);
   await app.listen(config.api.port, config.api.host);
   const address = app.getHttpServer().address() as AddressInfo;
   const host = config.api.host === '0.0.0.0' || config.api.host === '::' ? '127.0.0.1' : config.api.host;
