@@ -79,8 +79,7 @@ export class GenerationsService {
     if (maxTokens != null && maxTokens > limits.maxOutputTokens) {
       throw new ApiError(400, 'invalid_request', `max_tokens: at most ${limits.maxOutputTokens} is allowed`, 'max_tokens');
     }
-    await this.admitRate(tenantId, 'requests', limits.requestsPerMinute);
-    await this.admitRate(tenantId, 'tokens', limits.tokensPerMinute);
+    await Promise.all([this.admitRate(tenantId, 'requests', limits.requestsPerMinute), this.admitRate(tenantId, 'tokens', limits.tokensPerMinute)]);
     const id = randomUUID();
     const backlog = await this.accounting.addActive(tenantId, id);
     if (backlog > limits.maxConcurrent) {
@@ -97,8 +96,11 @@ export class GenerationsService {
       createdAt,
     };
     try {
-      await this.metaStore.create({ id, tenantId, model: request.model, createdAt });
-      await this.queue.add(GENERATE_JOB, job, { jobId: id, priority: Math.min(backlog, MAX_PRIORITY) });
+      // Concurrent: the meta write does not overwrite a status a fast worker already set.
+      await Promise.all([
+        this.metaStore.create({ id, tenantId, model: request.model, createdAt }),
+        this.queue.add(GENERATE_JOB, job, { jobId: id, priority: Math.min(backlog, MAX_PRIORITY) }),
+      ]);
     } catch (error) {
       await this.accounting.removeActive(tenantId, id).catch(() => undefined);
       throw error;

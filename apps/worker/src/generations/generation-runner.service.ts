@@ -85,13 +85,16 @@ export class GenerationRunnerService {
     const id = job.generationId;
     const log = this.logger.child({ jobId: id, tenantId: job.tenantId, model: job.model });
 
-    if (await this.redis.exists(this.keys.cancelRequest(id))) {
+    // One round trip for the three reads/writes before the upstream call (auto-pipelined together).
+    const [cancelRequested, , lastSeq] = await Promise.all([
+      this.redis.exists(this.keys.cancelRequest(id)),
+      this.metaStore.markRunning(id),
+      this.eventLog.lastSeq(id),
+    ]);
+    if (cancelRequested) {
       await this.end(job, { type: 'cancelled', reason: 'cancelled before start' });
       return 'ended';
     }
-    await this.metaStore.markRunning(id);
-
-    const lastSeq = await this.eventLog.lastSeq(id);
     const ownership = new AbortController();
     const writer = new GenerationEventWriter(this.eventLog, id, lastSeq, () => ownership.abort(new Error('generation ended elsewhere')));
     if (lastSeq > 0) {
@@ -103,6 +106,9 @@ export class GenerationRunnerService {
     const upstreamSignal = AbortSignal.any([signal, ownership.signal]);
     const startedAt = performance.now();
     const metrics = this.metrics;
+    // Label children bound once per job: a token then costs no label hashing.
+    const interToken = metrics.interToken.labels(job.model);
+    const tokenCounter = metrics.tokens.labels(job.model);
     metrics.queueWait.observe({ model: job.model }, Math.max(0, Date.now() - job.createdAt) / 1000);
     metrics.runningGenerations.inc();
     let lastTokenAt = 0;
@@ -111,7 +117,7 @@ export class GenerationRunnerService {
     let tokens = 0;
     try {
       const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log, id);
-      for await (const { chunk: part } of stream) {
+      for await (const part of stream) {
         switch (part.type) {
           case 'text-delta': {
             const now = performance.now();
@@ -119,9 +125,9 @@ export class GenerationRunnerService {
               log.info({ ttftMs: Math.round(now - startedAt) }, 'first token');
               metrics.ttft.observe({ model: job.model, stage: 'upstream' }, (now - startedAt) / 1000);
               metrics.ttft.observe({ model: job.model, stage: 'total' }, Math.max(0, Date.now() - job.createdAt) / 1000);
-            } else metrics.interToken.observe({ model: job.model }, (now - lastTokenAt) / 1000);
+            } else interToken.observe((now - lastTokenAt) / 1000);
             lastTokenAt = now;
-            metrics.tokens.inc({ model: job.model });
+            tokenCounter.inc();
             for (const piece of boundedPieces(part.text)) writer.append({ type: 'chunk', delta: piece });
             break;
           }

@@ -18,12 +18,6 @@ import { ModelSemaphore } from './model-semaphore';
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
-export interface RoutedChunk {
-  chunk: ProviderChunk;
-  /** The model that answered (the requested one or a fallback). */
-  model: string;
-}
-
 /**
  * Retries, fallback, stall timeout and circuit breaking around plain providers.
  * Before the first token: retryable failures are retried with exponential backoff
@@ -53,7 +47,7 @@ export class UpstreamRouterService {
   }
 
   /** `holder` identifies the caller's lease on a capped model (the generation id). */
-  async *stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger, holder: string): AsyncIterable<RoutedChunk> {
+  async *stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger, holder: string): AsyncIterable<ProviderChunk> {
     const chain = [modelName, ...(this.fallbacks.get(modelName) ?? [])];
     let lastError: unknown;
     for (const name of chain) {
@@ -77,7 +71,7 @@ export class UpstreamRouterService {
               breaker.succeed();
               if (name !== modelName || attempt > 1) log.info({ answeredBy: name, attempt }, 'upstream connected after retry/fallback');
             }
-            yield { chunk, model: name };
+            yield chunk;
           }
           if (!started) breaker.succeed();
           return;

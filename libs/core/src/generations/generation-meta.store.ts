@@ -19,11 +19,13 @@ export class GenerationMetaStore {
     private readonly ttlSeconds: number,
   ) {}
 
+  /** Records a new generation. `status` is set only if absent: a fast worker may already have marked it running. */
   async create(meta: Omit<GenerationMeta, 'status'>): Promise<void> {
     const key = this.keys.meta(meta.id);
     await this.redis
       .multi()
-      .hset(key, { id: meta.id, tenantId: meta.tenantId, model: meta.model, status: 'queued', createdAt: meta.createdAt })
+      .hset(key, { id: meta.id, tenantId: meta.tenantId, model: meta.model, createdAt: meta.createdAt })
+      .hsetnx(key, 'status', 'queued')
       .expire(key, this.ttlSeconds)
       .exec();
   }
@@ -36,7 +38,7 @@ export class GenerationMetaStore {
 
   async get(id: string): Promise<GenerationMeta | undefined> {
     const hash = await this.redis.hgetall(this.keys.meta(id));
-    if (!hash.id) return undefined;
+    if (!hash.id || !hash.tenantId) return undefined; // a worker's write can precede the api's
     return {
       id: hash.id,
       tenantId: hash.tenantId!,

@@ -18,6 +18,23 @@ import {
 import { openAIChunkSchema, openAIStreamErrorSchema } from './openai-compatible-api';
 import { mapOpenAIChunk, mapOpenAIRequest } from './map-openai-chunk';
 
+interface PlainTextChunk {
+  choices: [{ delta?: { content?: string; role?: string }; finish_reason?: null }] | [];
+}
+
+/** One choice whose delta holds only text (or nothing), no finish, no tool calls, no usage: the common frame. */
+function isPlainTextChunk(json: unknown): json is PlainTextChunk {
+  if (typeof json !== 'object' || json === null) return false;
+  const { choices, usage } = json as { choices?: unknown; usage?: unknown };
+  if (usage != null || !Array.isArray(choices) || choices.length !== 1) return false;
+  const choice = choices[0] as { delta?: unknown; finish_reason?: unknown };
+  if (typeof choice !== 'object' || choice === null || choice.finish_reason != null) return false;
+  const delta = choice.delta as { content?: unknown; tool_calls?: unknown } | undefined;
+  if (delta === undefined) return true;
+  if (typeof delta !== 'object' || delta === null || delta.tool_calls != null) return false;
+  return delta.content === undefined || delta.content === null || typeof delta.content === 'string';
+}
+
 export const openAICompatibleOptionsSchema = z.object({
   /** Base URL up to and including `/v1`, e.g. `http://127.0.0.1:11434/v1` for Ollama. */
   baseUrl: z.url(),
@@ -58,6 +75,12 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
         json = JSON.parse(message.data);
       } catch (cause) {
         failure = new UpstreamProtocolError(`malformed SSE frame: ${message.data.slice(0, 200)}`, { cause });
+        return;
+      }
+      // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
+      if (isPlainTextChunk(json)) {
+        const choice = json.choices[0];
+        if (choice?.delta?.content) pending.push({ type: 'text-delta', text: choice.delta.content });
         return;
       }
       const upstreamError = openAIStreamErrorSchema.safeParse(json);
