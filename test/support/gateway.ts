@@ -19,6 +19,8 @@ export function testConfig(overrides: TokenwireConfigInput = {}): TokenwireConfi
     redis: { url: testRedisUrl(), prefix: uniquePrefix(), ...overrides.redis },
     api: { host: '127.0.0.1', port: 0, ...overrides.api },
     worker: { metricsPort: 0, ...overrides.worker },
+    // No probing of a local Ollama unless a test asks for it.
+    ollama: { discover: [], ...overrides.ollama },
     log: { level: (process.env.LOG_LEVEL as 'silent') ?? 'silent', ...overrides.log },
   } as TokenwireConfigInput & { redis: { url: string; prefix: string } };
 }

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
-import { PinoNestLogger, createLogger, loadConfig, type TokenwireConfigInput } from '@tokenwire/core';
+import { PinoNestLogger, createLogger, loadConfig, resolveModels, type TokenwireConfigInput } from '@tokenwire/core';
 import { ApiModule } from './api.module';
 import { ConfiguredIoAdapter } from './socket/configured-io.adapter';
 import { mountQueueDashboard } from './admin/queue-dashboard';
@@ -16,8 +16,9 @@ export interface RunningApi {
 
 /** Starts the api: HTTP routes, SSE and Socket.IO. `overrides` are for tests and embedding. */
 export async function createApi(overrides: TokenwireConfigInput = {}, env = process.env): Promise<RunningApi> {
-  const config = loadConfig(env, overrides);
-  const logger = createLogger('api', config.log.level);
+  const loaded = loadConfig(env, overrides);
+  const logger = createLogger('api', loaded.log.level);
+  const config = await resolveModels(loaded, logger);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, logger), {
     logger: new PinoNestLogger(logger),
     bodyParser: false,

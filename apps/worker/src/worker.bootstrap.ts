@@ -1,14 +1,15 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
-import { PinoNestLogger, createLogger, loadConfig, type TokenwireConfigInput } from '@tokenwire/core';
+import { PinoNestLogger, createLogger, loadConfig, resolveModels, type TokenwireConfigInput } from '@tokenwire/core';
 import { WorkerModule } from './worker.module';
 import { MetricsServerService } from './metrics/metrics-server.service';
 
 /** Starts a worker: queue consumers only, no HTTP. `overrides` are for tests and embedding. */
 export async function createWorker(overrides: TokenwireConfigInput = {}, env = process.env): Promise<INestApplicationContext> {
-  const config = loadConfig(env, overrides);
-  const logger = createLogger('worker', config.log.level);
+  const loaded = loadConfig(env, overrides);
+  const logger = createLogger('worker', loaded.log.level);
+  const config = await resolveModels(loaded, logger);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, logger), {
     logger: new PinoNestLogger(logger),
   });

@@ -6,6 +6,7 @@ import { GenerationRunnerService } from './generations/generation-runner.service
 import { GenerationsProcessor } from './generations/generations.processor';
 import { UpstreamRouterService } from './upstream/upstream-router.service';
 import { MetricsServerService } from './metrics/metrics-server.service';
+import { OllamaHealthService } from './upstream/ollama-health.service';
 
 @Module({})
 export class WorkerModule {
@@ -20,6 +21,7 @@ export class WorkerModule {
         GenerationsProcessor,
         CancelListenerService,
         MetricsServerService,
+        OllamaHealthService,
       ],
     };
   }

@@ -12,3 +12,4 @@ export * from './queue/generations-queue.module';
 export * from './tenants/tenant-accounting';
 export * from './generations/generation-finisher';
 export * from './metrics/metrics';
+export * from './config/resolve-models';

@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { DemoProvider } from './demo/demo.provider';
 import { OpenAICompatibleProvider } from './openai-compatible/openai-compatible.provider';
+import { OllamaProvider } from './ollama/ollama.provider';
+import { AnthropicProvider } from './anthropic/anthropic.provider';
+import { WebSocketProvider } from './websocket/websocket.provider';
+import { GrpcProvider } from './grpc/grpc.provider';
+import { loadProviderPlugin } from './plugin/plugin-loader';
 import type { LanguageModelProvider } from './provider';
 
 /** One entry of the `models` config: a public model name routed to a provider. */
@@ -21,6 +26,11 @@ export type ProviderFactory = (options: Record<string, unknown>) => LanguageMode
 export const builtInProviderFactories: Readonly<Record<string, ProviderFactory>> = {
   demo: (options) => new DemoProvider(options),
   'openai-compatible': (options) => new OpenAICompatibleProvider(options as never),
+  ollama: (options) => new OllamaProvider(options as never),
+  anthropic: (options) => new AnthropicProvider(options as never),
+  websocket: (options) => new WebSocketProvider(options as never),
+  grpc: (options) => new GrpcProvider(options as never),
+  plugin: (options) => loadProviderPlugin(options),
 };
 
 export interface ResolvedModel {

@@ -131,6 +131,14 @@ export const tokenwireConfigSchema = z.object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     })
     .prefault({}),
+  ollama: z
+    .object({
+      /** Ollama servers probed at start; the models their /api/tags lists are added (named as Ollama names them). `off` in the env: none. */
+      discover: z
+        .preprocess((v) => (v === 'off' ? [] : typeof v === 'string' ? v.split(',').map((u) => u.trim()).filter(Boolean) : v), z.array(z.url()))
+        .default(['http://127.0.0.1:11434']),
+    })
+    .prefault({}),
   models: z
     .array(
       modelConfigSchema.extend({
@@ -193,6 +201,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_GENERATION_TTL_SECONDS: ['generations', 'ttlSeconds'],
   TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
   LOG_LEVEL: ['log', 'level'],
+  OLLAMA_DISCOVER_URLS: ['ollama', 'discover'],
   TOKENWIRE_AUTH_ENABLED: ['auth', 'enabled'],
   TOKENWIRE_ADMIN_TOKEN: ['auth', 'adminToken'],
   TOKENWIRE_MAX_CONCURRENT: ['limits', 'maxConcurrent'],

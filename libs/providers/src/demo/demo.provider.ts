@@ -8,6 +8,7 @@ import {
   type ProviderRequest,
   type StreamOptions,
 } from '../provider';
+import { contentText } from '../internal/content';
 
 export const demoProviderOptionsSchema = z.object({
   /** Pause before each token, so a newcomer sees the stream. 0 streams as fast as possible. */
@@ -67,11 +68,6 @@ function splitTokens(text: string): string[] {
   return text.match(/\s*\S+/g) ?? [];
 }
 
-function contentText(content: ChatMessage['content']): string {
-  if (content == null) return '';
-  if (typeof content === 'string') return content;
-  return content.map((part) => (part.type === 'text' ? part.text : '')).join('');
-}
 
 function countPromptTokens(messages: ChatMessage[]): number {
   return messages.reduce((sum, m) => sum + splitTokens(contentText(m.content)).length, 0);

@@ -1,13 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
-import {
-  UpstreamClosedError,
-  UpstreamConnectError,
-  UpstreamHttpError,
-  UpstreamProtocolError,
-  UpstreamReportedError,
-  parseRetryAfter,
-} from '../errors';
+import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import { postForStream, readText } from '../internal/http';
 import {
   PROVIDER_SPEC_VERSION,
   type LanguageModelProvider,
@@ -58,93 +52,61 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
   }
 
   async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
-    const response = await this.post(request, signal);
-    if (!response.body) throw new UpstreamProtocolError('upstream answered without a body');
+    const url = `${this.options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+    const headers = {
+      accept: 'text/event-stream',
+      ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+      ...this.options.headers,
+    };
+    const body = await postForStream(url, mapOpenAIRequest(request, this.options.includeUsage), headers, signal);
 
     const pending: ProviderChunk[] = [];
     let failure: Error | undefined;
     let finished = false;
-    const onEvent = (message: EventSourceMessage) => {
-      if (failure || finished) return;
-      if (message.data === '[DONE]') {
-        finished = true;
-        return;
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(message.data);
-      } catch (cause) {
-        failure = new UpstreamProtocolError(`malformed SSE frame: ${message.data.slice(0, 200)}`, { cause });
-        return;
-      }
-      // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
-      if (isPlainTextChunk(json)) {
-        const choice = json.choices[0];
-        if (choice?.delta?.content) pending.push({ type: 'text-delta', text: choice.delta.content });
-        return;
-      }
-      const upstreamError = openAIStreamErrorSchema.safeParse(json);
-      if (upstreamError.success) {
-        failure = new UpstreamReportedError(upstreamError.data.error.message ?? JSON.stringify(json));
-        return;
-      }
-      const chunk = openAIChunkSchema.safeParse(json);
-      if (!chunk.success) {
-        failure = new UpstreamProtocolError(`unexpected chunk shape: ${z.prettifyError(chunk.error)}`);
-        return;
-      }
-      for (const part of mapOpenAIChunk(chunk.data)) pending.push(part);
-    };
-    const parser = createParser({ onEvent });
-    const decoder = new TextDecoder();
     let sawFinish = false;
-
-    try {
-      for await (const bytes of response.body as AsyncIterable<Uint8Array>) {
-        parser.feed(decoder.decode(bytes, { stream: true }));
-        for (const part of pending) {
-          if (part.type === 'finish') sawFinish = true;
-          yield part;
+    const parser = createParser({
+      onEvent: (message: EventSourceMessage) => {
+        if (failure || finished) return;
+        if (message.data === '[DONE]') {
+          finished = true;
+          return;
         }
-        pending.length = 0;
-        if (failure) throw failure;
-        if (finished) return;
-      }
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      if (error instanceof UpstreamReportedError || error instanceof UpstreamProtocolError) throw error;
-      throw new UpstreamClosedError(`upstream connection failed mid-stream: ${(error as Error).message}`);
-    } finally {
-      // Leaving early (abort, consumer stopped) must release the upstream socket now.
-      if (!finished) await response.body.cancel().catch(() => undefined);
+        let json: unknown;
+        try {
+          json = JSON.parse(message.data);
+        } catch (cause) {
+          failure = new UpstreamProtocolError(`malformed SSE frame: ${message.data.slice(0, 200)}`, { cause });
+          return;
+        }
+        // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
+        if (isPlainTextChunk(json)) {
+          const choice = json.choices[0];
+          if (choice?.delta?.content) pending.push({ type: 'text-delta', text: choice.delta.content });
+          return;
+        }
+        const upstreamError = openAIStreamErrorSchema.safeParse(json);
+        if (upstreamError.success) {
+          failure = new UpstreamReportedError(upstreamError.data.error.message ?? JSON.stringify(json));
+          return;
+        }
+        const chunk = openAIChunkSchema.safeParse(json);
+        if (!chunk.success) {
+          failure = new UpstreamProtocolError(`unexpected chunk shape: ${z.prettifyError(chunk.error)}`);
+          return;
+        }
+        for (const part of mapOpenAIChunk(chunk.data)) {
+          if (part.type === 'finish') sawFinish = true;
+          pending.push(part);
+        }
+      },
+    });
+    for await (const text of readText(body, signal)) {
+      parser.feed(text);
+      yield* pending;
+      pending.length = 0;
+      if (failure) throw failure;
+      if (finished) return;
     }
     if (!sawFinish) throw new UpstreamClosedError('upstream closed the stream without [DONE] or a finish_reason');
-  }
-
-  private async post(request: ProviderRequest, signal: AbortSignal): Promise<Response> {
-    const url = `${this.options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    let response: Response;
-    try {
-      response = await fetch(url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          accept: 'text/event-stream',
-          ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
-          ...this.options.headers,
-        },
-        body: JSON.stringify(mapOpenAIRequest(request, this.options.includeUsage)),
-        signal,
-      });
-    } catch (cause) {
-      if (signal.aborted) throw signal.reason;
-      const reason = (cause as { cause?: { code?: string } }).cause?.code ?? (cause as Error).message;
-      throw new UpstreamConnectError(`cannot reach upstream ${url}: ${reason}`, { cause });
-    }
-    if (!response.ok) {
-      const body = await response.text().catch(() => '');
-      throw new UpstreamHttpError(response.status, body, parseRetryAfter(response.headers.get('retry-after')));
-    }
-    return response;
   }
 }

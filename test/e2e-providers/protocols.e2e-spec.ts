@@ -1,0 +1,90 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { io } from 'socket.io-client';
+import { GENERATIONS_NAMESPACE, type StreamEvent } from '@tokenwire/contracts';
+import { startGateway, type TestGateway } from '../support/gateway';
+import { readSse } from '../support/sse-client';
+import { assertCompleteStream, visibleText } from '../support/stream-assertions';
+import { AnthropicProtocolServer, OllamaProtocolServer, OpenAIProtocolServer } from '../support/protocols/http-protocol-servers';
+import { WebSocketProtocolServer } from '../support/protocols/websocket-protocol-server';
+import { GrpcProtocolServer } from '../support/protocols/grpc-protocol-server';
+import type { ProtocolServer } from '../support/protocols/protocol-server';
+import { waitFor } from '../support/wait';
+
+/** Every upstream protocol, end to end: api → queue → worker → provider → upstream, and back to SSE and Socket.IO clients. */
+describe('each upstream protocol through the whole gateway', () => {
+  const servers: Record<string, ProtocolServer> = {
+    openai: new OpenAIProtocolServer(),
+    ollama: new OllamaProtocolServer(),
+    anthropic: new AnthropicProtocolServer(),
+    websocket: new WebSocketProtocolServer(),
+    grpc: new GrpcProtocolServer('bidi'),
+  };
+  let gateway: TestGateway;
+  const tokens = ['Tokens', ' from', ' a', ' real', ' protocol'];
+
+  before(async () => {
+    await Promise.all(Object.values(servers).map((s) => s.start()));
+    for (const server of Object.values(servers)) server.script = { tokens, usage: { prompt: 3, completion: tokens.length } };
+    gateway = await startGateway({
+      models: [
+        ...Object.entries(servers).map(([name, server]) => ({ name, provider: server.providerType, options: server.providerOptions() })),
+        { name: 'echo', provider: 'plugin', options: { module: path.resolve(__dirname, '..', '..', '..', 'examples', 'echo-plugin') } },
+      ],
+    });
+  });
+  after(async () => {
+    await gateway.close();
+    await Promise.all(Object.values(servers).map((s) => s.stop()));
+  });
+
+  const viaSse = async (model: string, content = 'hi') => {
+    const created = await fetch(`${gateway.url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, messages: [{ role: 'user', content }] }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    return (await readSse(`${gateway.url}/v1/generations/${id}/events`)).events.map((e) => JSON.parse(e.data) as StreamEvent);
+  };
+
+  for (const name of ['openai', 'ollama', 'anthropic', 'websocket', 'grpc']) {
+    it(`${name}: the job SSE stream carries the full text, the upstream's usage and done`, async () => {
+      const events = await viaSse(name);
+      assertCompleteStream(events);
+      assert.equal(visibleText(events), tokens.join(''));
+      const usage = events.find((e) => e.type === 'usage');
+      assert.ok(usage?.type === 'usage' && usage.promptTokens === 3 && usage.completionTokens === tokens.length, JSON.stringify(usage));
+      assert.equal(events.at(-1)?.type, 'done');
+    });
+  }
+
+  it('plugin: a model served by the example plugin streams over Socket.IO', async () => {
+    const socket = io(`${gateway.url}${GENERATIONS_NAMESPACE}`, { transports: ['websocket'], forceNew: true });
+    const received: StreamEvent[] = [];
+    for (const type of ['chunk', 'usage', 'done', 'error'] as const) socket.on(type, (e: StreamEvent) => received.push(e));
+    try {
+      const ack = await socket.emitWithAck('generate', { model: 'echo', messages: [{ role: 'user', content: 'plugins work' }] });
+      assert.ok(ack.ok);
+      await waitFor('done', () => received.some((e) => e.type === 'done' || e.type === 'error'));
+      assert.equal(visibleText(received), 'plugins work');
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('the websocket request template carried the messages and max_tokens', async () => {
+    const created = await fetch(`${gateway.url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'websocket', max_tokens: 77, messages: [{ role: 'user', content: 'template check' }] }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    await readSse(`${gateway.url}/v1/generations/${id}/events`);
+    const request = (servers.websocket as WebSocketProtocolServer).lastRequest as { model: string; max_tokens: number; messages: Array<{ content: string }> };
+    assert.equal(request.model, 'websocket');
+    assert.equal(request.max_tokens, 77);
+    assert.equal(request.messages[0]?.content, 'template check');
+  });
+});

@@ -1,0 +1,12 @@
+import { providerConformance } from './conformance';
+import { AnthropicProtocolServer, OllamaProtocolServer, OpenAIProtocolServer } from '../support/protocols/http-protocol-servers';
+import { WebSocketProtocolServer } from '../support/protocols/websocket-protocol-server';
+import { GrpcProtocolServer } from '../support/protocols/grpc-protocol-server';
+
+providerConformance('openai-compatible (HTTP SSE)', () => new OpenAIProtocolServer());
+providerConformance('ollama (NDJSON)', () => new OllamaProtocolServer());
+providerConformance('anthropic (Messages SSE)', () => new AnthropicProtocolServer());
+providerConformance('websocket', () => new WebSocketProtocolServer());
+providerConformance('websocket with permessage-deflate', () => new WebSocketProtocolServer(true));
+providerConformance('grpc (server streaming)', () => new GrpcProtocolServer('server-stream'));
+providerConformance('grpc (bidirectional)', () => new GrpcProtocolServer('bidi'));
