@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { GenerationStreamService } from '../streams/generation-stream.service';
+import { SseStream } from '../sse/sse-stream';
 
 /**
  * SIGTERM on the api: stop accepting connections, report not ready, let open
@@ -31,10 +32,11 @@ export class DrainService implements BeforeApplicationShutdown {
     server?.close(); // stops accepting; open connections stay
     server?.closeIdleConnections();
     const deadline = Date.now() + this.config.api.shutdownGraceMs;
-    const open = this.streams.activeSubscriptionCount();
-    if (open > 0) this.logger.info({ openStreams: open, graceMs: this.config.api.shutdownGraceMs }, 'draining open streams');
-    while (this.streams.activeSubscriptionCount() > 0 && Date.now() < deadline) await sleep(50);
-    const left = this.streams.activeSubscriptionCount();
+    // Subscriptions end with their terminal event; an SSE response ends once its last (possibly compressed) bytes are out.
+    const open = () => this.streams.activeSubscriptionCount() + SseStream.openCount;
+    if (open() > 0) this.logger.info({ openStreams: open(), graceMs: this.config.api.shutdownGraceMs }, 'draining open streams');
+    while (open() > 0 && Date.now() < deadline) await sleep(50);
+    const left = open();
     if (left > 0) this.logger.warn({ openStreams: left }, 'grace period over; closing the remaining streams');
     this.streams.closeAll();
     server?.closeAllConnections();

@@ -18,6 +18,8 @@ type Encoding = 'br' | 'gzip';
  * `maxBufferedBytes` behind is dropped: it can reconnect with Last-Event-ID and resume.
  */
 export class SseStream {
+  /** SSE responses of this process not yet closed (their last bytes may still be flushing). */
+  static openCount = 0;
   private keepAlive?: NodeJS.Timeout;
   private wroteSinceTick = false;
   private ended = false;
@@ -54,7 +56,10 @@ export class SseStream {
       this.wroteSinceTick = false;
     }, options.keepAliveMs);
     this.keepAlive.unref();
-    response.on('close', () => {
+    SseStream.openCount++;
+    // 'close' comes once the response has been fully handed to the socket, or the client went away.
+    response.once('close', () => {
+      SseStream.openCount--;
       clearInterval(this.keepAlive);
       this.compressor?.destroy();
     });
