@@ -6,7 +6,9 @@ import { GENERATIONS_NAMESPACE, type StreamEvent } from '@tokenwire/contracts';
 import { startGateway, type TestGateway } from '../support/gateway';
 import { readSse } from '../support/sse-client';
 import { assertCompleteStream, visibleText } from '../support/stream-assertions';
-import { AnthropicProtocolServer, OllamaProtocolServer, OpenAIProtocolServer } from '../support/protocols/http-protocol-servers';
+import { AnthropicProtocolServer, OllamaProtocolServer, OpenAIProtocolServer, ResponsesHttpProtocolServer, TgiProtocolServer } from '../support/protocols/http-protocol-servers';
+import { ResponsesWsProtocolServer } from '../support/protocols/responses-ws-protocol-server';
+import { TritonProtocolServer } from '../support/protocols/triton-protocol-server';
 import { WebSocketProtocolServer } from '../support/protocols/websocket-protocol-server';
 import { GrpcProtocolServer } from '../support/protocols/grpc-protocol-server';
 import type { ProtocolServer } from '../support/protocols/protocol-server';
@@ -20,6 +22,10 @@ describe('each upstream protocol through the whole gateway', () => {
     anthropic: new AnthropicProtocolServer(),
     websocket: new WebSocketProtocolServer(),
     grpc: new GrpcProtocolServer('bidi'),
+    triton: new TritonProtocolServer(),
+    'openai-responses-ws': new ResponsesWsProtocolServer(),
+    tgi: new TgiProtocolServer(),
+    'openai-responses-http': new ResponsesHttpProtocolServer(),
   };
   let gateway: TestGateway;
   const tokens = ['Tokens', ' from', ' a', ' real', ' protocol'];
@@ -49,13 +55,15 @@ describe('each upstream protocol through the whole gateway', () => {
     return (await readSse(`${gateway.url}/v1/generations/${id}/events`)).events.map((e) => JSON.parse(e.data) as StreamEvent);
   };
 
-  for (const name of ['openai', 'ollama', 'anthropic', 'websocket', 'grpc']) {
-    it(`${name}: the job SSE stream carries the full text, the upstream's usage and done`, async () => {
+  for (const name of ['openai', 'ollama', 'anthropic', 'websocket', 'grpc', 'triton', 'openai-responses-ws', 'tgi', 'openai-responses-http']) {
+    it(`${name}: the job SSE stream carries the full text, usage and done`, async () => {
       const events = await viaSse(name);
       assertCompleteStream(events);
       assert.equal(visibleText(events), tokens.join(''));
       const usage = events.find((e) => e.type === 'usage');
-      assert.ok(usage?.type === 'usage' && usage.promptTokens === 3 && usage.completionTokens === tokens.length, JSON.stringify(usage));
+      // Upstream counts where the protocol reports them; otherwise the gateway counts.
+      const promptReported = (servers[name]!.reportsUsage ?? 'both') === 'both';
+      assert.ok(usage?.type === 'usage' && usage.completionTokens === tokens.length && (!promptReported || usage.promptTokens === 3), JSON.stringify(usage));
       assert.equal(events.at(-1)?.type, 'done');
     });
   }

@@ -11,3 +11,7 @@ export * from './websocket/websocket.provider';
 export * from './grpc/grpc.provider';
 export * from './plugin/plugin-loader';
 export * from './internal/content';
+export * from './triton/triton.provider';
+export * from './responses/openai-responses-ws.provider';
+export * from './responses/map-responses-event';
+export * from './tgi/tgi.provider';

@@ -6,6 +6,9 @@ import { AnthropicProvider } from './anthropic/anthropic.provider';
 import { WebSocketProvider } from './websocket/websocket.provider';
 import { GrpcProvider } from './grpc/grpc.provider';
 import { loadProviderPlugin } from './plugin/plugin-loader';
+import { TritonProvider } from './triton/triton.provider';
+import { OpenAIResponsesWsProvider } from './responses/openai-responses-ws.provider';
+import { TgiProvider } from './tgi/tgi.provider';
 import type { LanguageModelProvider } from './provider';
 
 /** One entry of the `models` config: a public model name routed to a provider. */
@@ -31,6 +34,9 @@ export const builtInProviderFactories: Readonly<Record<string, ProviderFactory>>
   websocket: (options) => new WebSocketProvider(options as never),
   grpc: (options) => new GrpcProvider(options as never),
   plugin: (options) => loadProviderPlugin(options),
+  triton: (options) => new TritonProvider(options as never),
+  'openai-responses-ws': (options) => new OpenAIResponsesWsProvider(options as never),
+  tgi: (options) => new TgiProvider(options as never),
 };
 
 export interface ResolvedModel {

@@ -161,3 +161,55 @@ export class AnthropicProtocolServer extends HttpProtocolServer {
     event('message_stop', {});
   }
 }
+
+/** OpenAI's Responses API over HTTP SSE (`/v1/responses`), for openai-compatible with `api: responses`. */
+export class ResponsesHttpProtocolServer extends HttpProtocolServer {
+  readonly providerType = 'openai-compatible';
+  providerOptions() {
+    return { baseUrl: `${this.baseUrl}/v1`, api: 'responses' };
+  }
+  protected async respond(_body: Record<string, unknown>, res: http.ServerResponse, script: ProtocolScript): Promise<void> {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const event = (type: string, payload: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`);
+    event('response.created', { response: { id: 'resp_1', status: 'in_progress' } });
+    const ok = await this.tokens(
+      res,
+      script,
+      (token) => event('response.output_text.delta', { item_id: 'msg_1', output_index: 0, content_index: 0, delta: token }),
+      () => event('response.failed', { response: { id: 'resp_1', status: 'failed', error: { code: 'server_error', message: 'the model crashed' } } }),
+      () => res.write('event: response.output_text.delta\ndata: {"delta": nope\n\n'),
+    );
+    if (!ok) return;
+    event('response.completed', {
+      response: { id: 'resp_1', status: 'completed', ...(script.usage ? { usage: { input_tokens: script.usage.prompt, output_tokens: script.usage.completion } } : {}) },
+    });
+  }
+}
+
+/** Hugging Face TGI `POST /generate_stream` (SSE of token events, details on the last). */
+export class TgiProtocolServer extends HttpProtocolServer {
+  readonly providerType = 'tgi';
+  readonly reportsUsage = 'completion' as const;
+  providerOptions() {
+    return { baseUrl: this.baseUrl };
+  }
+  protected async respond(_body: Record<string, unknown>, res: http.ServerResponse, script: ProtocolScript): Promise<void> {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const data = (payload: unknown) => res.write(`data:${JSON.stringify(payload)}\n\n`);
+    const ok = await this.tokens(
+      res,
+      script,
+      (token) => data({ index: 1, token: { id: 1, text: token, logprob: -0.1, special: false }, generated_text: null, details: null }),
+      () => data({ error: 'Request failed during generation: Server error: CUDA out of memory', error_type: 'generation' }),
+      () => res.write('data:{"token": {broken\n\n'),
+    );
+    if (!ok) return;
+    // TGI ends with the special end-of-sequence token, carrying the details.
+    data({
+      index: script.tokens.length + 1,
+      token: { id: 2, text: '</s>', logprob: 0, special: true },
+      generated_text: script.tokens.join(''),
+      details: { finish_reason: 'eos_token', generated_tokens: script.usage?.completion ?? script.tokens.length, seed: null },
+    });
+  }
+}

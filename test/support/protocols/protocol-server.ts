@@ -18,6 +18,8 @@ export interface ProtocolServer {
   providerOptions(): Record<string, unknown>;
   script: ProtocolScript;
   requests: number;
+  /** What usage the protocol reports (TGI only completion tokens, Triton none). Default: both. */
+  readonly reportsUsage?: 'both' | 'completion' | 'none';
   /** Resolves with performance.now() when the latest request's connection closed before the server finished. */
   lastEarlyClose(): Promise<number>;
   start(): Promise<void>;

@@ -11,6 +11,7 @@ import {
 } from '../provider';
 import { openAIChunkSchema, openAIStreamErrorSchema } from './openai-compatible-api';
 import { mapOpenAIChunk, mapOpenAIRequest } from './map-openai-chunk';
+import { mapResponsesEvent, responsesRequestBody } from '../responses/map-responses-event';
 
 interface PlainTextChunk {
   choices: [{ delta?: { content?: string; role?: string }; finish_reason?: null }] | [];
@@ -37,6 +38,8 @@ export const openAICompatibleOptionsSchema = z.object({
   headers: z.record(z.string(), z.string()).default({}),
   /** Ask for the final usage chunk (`stream_options.include_usage`); turn off for servers that reject it. */
   includeUsage: z.boolean().default(true),
+  /** `chat`: POST /chat/completions. `responses`: POST /responses (the Responses API's streaming events). */
+  api: z.enum(['chat', 'responses']).default('chat'),
 });
 export type OpenAICompatibleOptions = z.input<typeof openAICompatibleOptionsSchema>;
 
@@ -51,14 +54,47 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
     this.options = openAICompatibleOptionsSchema.parse(options);
   }
 
-  async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, options: StreamOptions): AsyncIterable<ProviderChunk> {
+    if (this.options.api === 'responses') yield* this.streamResponses(request, options);
+    else yield* this.streamChat(request, options);
+  }
+
+  private headers(): Record<string, string> {
+    return { accept: 'text/event-stream', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}), ...this.options.headers };
+  }
+
+  /** The Responses API over HTTP SSE: `response.output_text.delta` … `response.completed`. */
+  private async *streamResponses(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+    const url = `${this.options.baseUrl.replace(/\/+$/, '')}/responses`;
+    const body = await postForStream(url, { ...responsesRequestBody(request.model, request.messages, request.params), stream: true }, this.headers(), signal);
+    const pending: ProviderChunk[] = [];
+    let failure: unknown;
+    let done = false;
+    const parser = createParser({
+      onEvent: (message: EventSourceMessage) => {
+        if (failure || done) return;
+        try {
+          const mapped = mapResponsesEvent(message.data);
+          pending.push(...mapped.chunks);
+          done = mapped.done;
+        } catch (error) {
+          failure = error;
+        }
+      },
+    });
+    for await (const text of readText(body, signal)) {
+      parser.feed(text);
+      yield* pending;
+      pending.length = 0;
+      if (failure) throw failure;
+      if (done) return;
+    }
+    throw new UpstreamClosedError('upstream closed the stream before response.completed');
+  }
+
+  private async *streamChat(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-    const headers = {
-      accept: 'text/event-stream',
-      ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
-      ...this.options.headers,
-    };
-    const body = await postForStream(url, mapOpenAIRequest(request, this.options.includeUsage), headers, signal);
+    const body = await postForStream(url, mapOpenAIRequest(request, this.options.includeUsage), this.headers(), signal);
 
     const pending: ProviderChunk[] = [];
     let failure: Error | undefined;
