@@ -1,53 +1,116 @@
 /**
- * Bench load generator, in its own process: opens C concurrent streams in one mode
- * and reports per stream the time to first token and each token's delivery latency
- * (arrival − the upstream's write time carried in the token text).
+ * Bench load generator, in its own process (the orchestrator may fork several and
+ * give each a share of the streams). Two phases: `prepare` (connect sockets, which
+ * is not measured) answers `ready`; `start` runs the streams and answers `results`.
+ *
+ * Per stream it records:
+ * - time to first token (request sent → first token parsed);
+ * - per-token latency: arrival − the upstream's write time, which the fake upstream
+ *   writes into every token as `<epoch ms>|`;
+ * - inter-token gaps: arrival of token i − arrival of token i−1, as a client sees them.
  */
 import http from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 
-export type Mode = 'direct' | 'openai' | 'socket' | 'fanout';
+export type Mode = 'direct' | 'openai' | 'socket' | 'fanout' | 'cancel';
 export interface LoadTask {
   mode: Mode;
+  /** Base URL: the upstream (direct) or the api. */
   url: string;
+  /** Concurrent streams of this process. */
   concurrency: number;
+  /** Rounds run one after another (each round opens `concurrency` streams and waits for all). */
+  rounds: number;
   model: string;
-  /** Fan-out: how many sockets subscribe to the one generation. */
-  subscribers?: number;
+  /** Prefix of each stream's marker (its user message), unique across processes. */
+  markerPrefix: string;
+  /** Fan-out: the generation every socket subscribes to (created by the orchestrator). */
+  jobId?: string;
+  /** Cancel probes: the fake upstream's base URL, where closes are awaited. */
+  upstreamUrl?: string;
+  /** Cancel probes: delay before the first probe and between probes. */
+  cancelStartMs?: number;
+  cancelEveryMs?: number;
 }
 export interface StreamResult {
   ttftMs: number;
   latenciesMs: number[];
+  gapsMs: number[];
   tokens: number;
   ok: boolean;
+  /** Cancel probes: DELETE sent → upstream saw its socket close (ms, across two processes' clocks). */
+  cancelMs?: number;
+  /** Fan-out: when the subscribe was acknowledged (epoch ms). */
+  subscribedAt?: number;
+}
+export interface LoadReply {
+  results: StreamResult[];
+  startedAt: number;
+  endedAt: number;
+  cpuSeconds: number;
+  maxRssMb: number;
 }
 
 const now = () => performance.timeOrigin + performance.now();
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const TOKEN = /(\d+\.\d+)\|/g;
 
-function recordTokens(text: string, result: StreamResult, arrival: number): void {
-  for (const match of text.matchAll(TOKEN)) {
-    if (result.tokens++ === 0) result.ttftMs = arrival - result.ttftMs;
-    result.latenciesMs.push(arrival - Number(match[1]));
+class Recorder {
+  readonly result: StreamResult = { ttftMs: NaN, latenciesMs: [], gapsMs: [], tokens: 0, ok: false };
+  private readonly sentAt = now();
+  private lastAt = 0;
+
+  /** Every token in `text` arrived at `arrival`. */
+  record(text: string, arrival: number): void {
+    const r = this.result;
+    for (const match of text.matchAll(TOKEN)) {
+      if (r.tokens++ === 0) r.ttftMs = arrival - this.sentAt;
+      else r.gapsMs.push(arrival - this.lastAt);
+      this.lastAt = arrival;
+      r.latenciesMs.push(arrival - Number(match[1]));
+    }
   }
 }
 
-function httpStream(url: string, model: string, marker: string): Promise<StreamResult> {
+function post(url: string, body: unknown, onData?: (chunk: string) => void): Promise<{ status: number; text: string }> {
   return new Promise((resolve) => {
-    const result: StreamResult = { ttftMs: now(), latenciesMs: [], tokens: 0, ok: false };
     const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (response) => {
       response.setEncoding('utf8');
-      response.on('data', (chunk: string) => recordTokens(chunk, result, now()));
-      response.on('end', () => resolve({ ...result, ok: response.statusCode === 200 && result.tokens > 0 }));
+      let text = '';
+      response.on('data', (chunk: string) => (onData ? onData(chunk) : (text += chunk)));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+      response.on('error', () => resolve({ status: 0, text }));
     });
-    request.on('error', () => resolve(result));
-    request.end(JSON.stringify({ model, stream: true, messages: [{ role: 'user', content: marker }] }));
+    request.on('error', () => resolve({ status: 0, text: '' }));
+    request.end(JSON.stringify(body));
   });
 }
 
+function get(url: string, method = 'GET'): Promise<{ status: number; text: string }> {
+  return new Promise((resolve) => {
+    const request = http.request(url, { method, agent }, (response) => {
+      response.setEncoding('utf8');
+      let text = '';
+      response.on('data', (chunk: string) => (text += chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text }));
+    });
+    request.on('error', () => resolve({ status: 0, text: '' }));
+    request.end();
+  });
+}
+
+/** One OpenAI-style streaming request (straight at the upstream or through the api's chat route). */
+async function httpStream(url: string, model: string, marker: string): Promise<StreamResult> {
+  const recorder = new Recorder();
+  const { status } = await post(`${url}/v1/chat/completions`, { model, stream: true, messages: [{ role: 'user', content: marker }] }, (chunk) =>
+    recorder.record(chunk, now()),
+  );
+  recorder.result.ok = status === 200 && recorder.result.tokens > 0;
+  return recorder.result;
+}
+
 async function connect(url: string): Promise<Socket> {
-  const socket = io(`${url}/v1/stream`, { transports: ['websocket'], forceNew: true });
+  const socket = io(`${url}/v1/stream`, { transports: ['websocket'], forceNew: true, reconnection: false });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', reject);
@@ -55,65 +118,143 @@ async function connect(url: string): Promise<Socket> {
   return socket;
 }
 
-async function socketStream(socket: Socket, model: string, marker: string): Promise<StreamResult> {
-  const result: StreamResult = { ttftMs: now(), latenciesMs: [], tokens: 0, ok: false };
+async function connectAll(url: string, count: number): Promise<Socket[]> {
+  // In batches: 1,000 simultaneous handshakes would only measure the accept queue.
+  const sockets: Socket[] = [];
+  for (let i = 0; i < count; i += 100) sockets.push(...(await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => connect(url)))));
+  return sockets;
+}
+
+function socketStream(socket: Socket, model: string, marker: string): Promise<StreamResult> {
+  const recorder = new Recorder();
   let jobId = '';
   return new Promise((resolve) => {
-    const onChunk = (event: { jobId: string; delta: string }) => event.jobId === jobId && recordTokens(event.delta, result, now());
+    const onChunk = (event: { jobId: string; delta: string }) => {
+      if (event.jobId === jobId) recorder.record(event.delta, now());
+    };
     const onEnd = (event: { jobId: string; type: string }) => {
       if (event.jobId !== jobId) return;
       socket.off('chunk', onChunk);
-      resolve({ ...result, ok: event.type === 'done' && result.tokens > 0 });
+      for (const type of ['done', 'error', 'cancelled']) socket.off(type, onEnd);
+      recorder.result.ok = event.type === 'done' && recorder.result.tokens > 0;
+      resolve(recorder.result);
     };
     socket.on('chunk', onChunk);
     for (const type of ['done', 'error', 'cancelled']) socket.on(type, onEnd);
     socket.emit('generate', { model, messages: [{ role: 'user', content: marker }] }, (ack: { ok: boolean; jobId: string }) => {
-      if (!ack.ok) resolve(result);
+      if (!ack.ok) resolve(recorder.result);
       jobId = ack.jobId;
     });
   });
 }
 
-/** One generation, `subscribers` sockets: each socket's per-token delivery latency. */
-async function fanout(task: LoadTask): Promise<StreamResult[]> {
-  const sockets = await Promise.all(Array.from({ length: task.subscribers ?? 1000 }, () => connect(task.url)));
-  const response = await fetch(`${task.url}/v1/generations`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model: task.model, messages: [{ role: 'user', content: 'fanout' }] }),
+/** Each socket subscribes to the one generation; delivery latency per token per socket. */
+function fanoutStream(socket: Socket, jobId: string): Promise<StreamResult> {
+  const recorder = new Recorder();
+  return new Promise((resolve) => {
+    socket.on('chunk', (event: { delta: string }) => recorder.record(event.delta, now()));
+    for (const type of ['done', 'error', 'cancelled'])
+      socket.on(type, () => {
+        recorder.result.ok = type === 'done';
+        resolve(recorder.result);
+      });
+    socket.emit('subscribe', { jobId, afterSeq: 0 }, (ack: { ok: boolean }) => {
+      recorder.result.subscribedAt = now();
+      if (!ack.ok) resolve(recorder.result);
+    });
   });
-  const { id } = (await response.json()) as { id: string };
-  const results = await Promise.all(
-    sockets.map(
-      (socket) =>
-        new Promise<StreamResult>((resolve) => {
-          const result: StreamResult = { ttftMs: now(), latenciesMs: [], tokens: 0, ok: false };
-          socket.on('chunk', (event: { delta: string }) => recordTokens(event.delta, result, now()));
-          socket.on('done', () => resolve({ ...result, ok: true }));
-          socket.emit('subscribe', { jobId: id, afterSeq: 0 }, () => undefined);
-        }),
-    ),
-  );
-  for (const socket of sockets) socket.close();
-  return results;
+}
+
+/**
+ * One cancel probe: create a generation on the job route, wait for its first token on
+ * the events stream, DELETE it, and take the time the upstream saw its socket close.
+ */
+async function cancelProbe(task: LoadTask, marker: string): Promise<StreamResult> {
+  const result: StreamResult = { ttftMs: NaN, latenciesMs: [], gapsMs: [], tokens: 0, ok: false };
+  const created = await post(`${task.url}/v1/generations`, { model: task.model, messages: [{ role: 'user', content: marker }] });
+  if (created.status !== 202) return result;
+  const { id } = JSON.parse(created.text) as { id: string };
+  const closed = get(`${task.upstreamUrl}/closes/${encodeURIComponent(marker)}`);
+  await new Promise<void>((resolve) => {
+    const request = http.get(`${task.url}/v1/generations/${id}/events`, { agent }, (response) => {
+      response.setEncoding('utf8');
+      let seen = false;
+      response.on('data', (chunk: string) => {
+        if (!seen && chunk.includes('event: chunk')) {
+          seen = true;
+          resolve();
+        }
+      });
+      response.on('end', resolve);
+    });
+    request.on('error', () => resolve());
+  });
+  const sentAt = now();
+  const deleted = await get(`${task.url}/v1/generations/${id}`, 'DELETE');
+  const { text } = await closed;
+  const closedAt = Number(text);
+  if (deleted.status < 300 && Number.isFinite(closedAt) && closedAt > 0) {
+    result.cancelMs = closedAt - sentAt;
+    result.ok = true;
+  }
+  return result;
+}
+
+let sockets: Socket[] = [];
+
+async function prepare(task: LoadTask): Promise<void> {
+  if (task.mode === 'socket' || task.mode === 'fanout') sockets = await connectAll(task.url, task.concurrency);
 }
 
 async function run(task: LoadTask): Promise<StreamResult[]> {
-  if (task.mode === 'fanout') return fanout(task);
-  if (task.mode === 'socket') {
-    // Sockets are connected before the clock starts: the measure is the stream, not the handshake.
-    const sockets = await Promise.all(Array.from({ length: task.concurrency }, () => connect(task.url)));
-    const results = await Promise.all(sockets.map((socket, i) => socketStream(socket, task.model, `s${i}`)));
-    for (const socket of sockets) socket.close();
-    return results;
+  const results: StreamResult[] = [];
+  if (task.mode === 'fanout') return Promise.all(sockets.map((socket) => fanoutStream(socket, task.jobId!)));
+  if (task.mode === 'cancel') {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    await sleep(task.cancelStartMs ?? 0);
+    const probes: Array<Promise<StreamResult>> = [];
+    for (let i = 0; i < task.rounds; i++) {
+      probes.push(cancelProbe(task, `${task.markerPrefix}-${i}`));
+      await sleep(task.cancelEveryMs ?? 100);
+    }
+    return Promise.all(probes);
   }
-  const url = `${task.url}/v1/chat/completions`;
-  return Promise.all(Array.from({ length: task.concurrency }, (_, i) => httpStream(url, task.model, `h${i}`)));
+  for (let round = 0; round < task.rounds; round++) {
+    const marker = (i: number) => `${task.markerPrefix}-${round}-${i}`;
+    const batch =
+      task.mode === 'socket'
+        ? sockets.map((socket, i) => socketStream(socket, task.model, marker(i)))
+        : Array.from({ length: task.concurrency }, (_, i) => httpStream(task.url, task.model, marker(i)));
+    results.push(...(await Promise.all(batch)));
+  }
+  return results;
 }
 
-process.on('message', (task: LoadTask) => {
-  const started = now();
-  void run(task).then((results) => {
-    process.send!({ results, wallMs: now() - started }, () => process.exit(0));
+if (process.send) {
+  let task: LoadTask;
+  process.on('message', (message: { type: 'prepare'; task: LoadTask } | { type: 'start'; jobId?: string }) => {
+    if (message.type === 'prepare') {
+      task = message.task;
+      void prepare(task).then(
+        () => process.send!({ type: 'ready' }),
+        (error: unknown) => process.send!({ type: 'failed', error: String(error) }),
+      );
+      return;
+    }
+    if (message.jobId) task.jobId = message.jobId;
+    const startedAt = now();
+    void run(task).then((results) => {
+      const endedAt = now();
+      for (const socket of sockets) socket.close();
+      const cpu = process.cpuUsage();
+      const reply: LoadReply = {
+        results,
+        startedAt,
+        endedAt,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
+        maxRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      };
+      process.send!({ type: 'results', reply }, () => process.exit(0));
+    });
   });
-});
+}

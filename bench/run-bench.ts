@@ -1,104 +1,188 @@
 /**
- * `npm run bench`: the same load straight at a paced upstream (the limit), through
- * Tokenwire's OpenAI route, and through its Socket.IO path; plus fan-out, maximum
- * throughput and cancel latency. Every party is its own process; CPU and peak RSS
+ * `npm run bench`: the same load straight at a paced fake upstream (the limit),
+ * through Tokenwire's OpenAI route, and through its Socket.IO path, at each
+ * concurrency; cancel latency under that load; one generation fanned out to 1,000
+ * sockets; and an unpaced maximum-throughput run. Every party is its own process
+ * (upstream, api, worker, Redis, load generators); CPU time and peak RSS of each
  * come from /proc. Writes bench/RESULTS.md.
+ *
+ * Knobs (env): BENCH_CONCURRENCY=1,100,1000  BENCH_ONLY=rows,fanout,throughput
+ * BENCH_LOAD_PROCS (load-generator processes for C ≥ 500 and fan-out; default 2)
+ * BENCH_CPU_PROF=1 (V8 CPU profiles of api and worker in bench/out/)
+ * BENCH_RESULTS=<file> (where to write the table; default bench/RESULTS.md).
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { LoadTask, StreamResult } from './load';
+import type { LoadReply, LoadTask, StreamResult } from './load';
 
 const root = path.resolve(__dirname, '..', '..');
 const PACE_MS = 20;
 const TOKENS = 100;
+const FAST_TOKENS = 2000;
+const FAST_STREAMS = 50;
+const FANOUT_SOCKETS = 1000;
+const C1_ROUNDS = 10;
+const CANCEL_PROBES = 10;
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,100,1000').split(',').map(Number);
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'rows,fanout,throughput').split(','));
+const LOAD_PROCS = Number(process.env.BENCH_LOAD_PROCS ?? 2);
+const RESULTS = process.env.BENCH_RESULTS ?? path.join(root, 'bench', 'RESULTS.md');
 const now = () => performance.timeOrigin + performance.now();
 
+// ---------------------------------------------------------------- processes and /proc
+
 interface Proc {
-  child: ChildProcess;
   name: string;
+  pid: number;
+  child?: ChildProcess;
 }
 
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks (CLK_TCK = 100)
+  } catch {
+    return NaN;
+  }
 }
 function peakRssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM'))!;
-  return Math.round(Number(line.split(/\s+/)[1]) / 1024);
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM'))!;
+    return Math.round(Number(line.split(/\s+/)[1]) / 1024);
+  } catch {
+    return NaN;
+  }
 }
-function percentile(values: number[], p: number): number {
-  if (!values.length) return NaN;
-  const sorted = Float64Array.from(values).sort();
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+/** Resets the peak RSS (VmHWM) to the current RSS, so each row reports its own peak. */
+function resetPeakRss(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // not permitted: the peak then covers the run so far
+  }
 }
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
+/** The private redis-server that with-redis.mjs started (its title is `redis-server <host>:<port>`). */
+function findRedis(): Proc | undefined {
+  const port = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').port || '6379';
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      if (cmd.startsWith('redis-server') && cmd.includes(`:${port}`)) return { name: 'redis', pid: Number(entry) };
+    } catch {
+      // gone
+    }
+  }
+  return undefined;
+}
 
-async function startUpstream(paceMs: number, tokens: number): Promise<{ proc: Proc; port: number }> {
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startUpstream(name: string, paceMs: number, tokens: number): Promise<{ proc: Proc; url: string }> {
   const child = fork(path.join(__dirname, 'upstream.js'), { env: { ...process.env, BENCH_PACE_MS: String(paceMs), BENCH_TOKENS: String(tokens) } });
   const port = await new Promise<number>((resolve) => child.once('message', (m: { port: number }) => resolve(m.port)));
-  return { proc: { child, name: 'upstream' }, port };
+  return { proc: { name, pid: child.pid!, child }, url: `http://127.0.0.1:${port}` };
 }
 
-async function startGateway(upstreamPort: number, fastPort: number): Promise<{ api: Proc; worker: Proc; url: string; metricsUrl: string }> {
+interface Gateway {
+  api: Proc;
+  worker: Proc;
+  url: string;
+  metricsUrl: string;
+}
+
+async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gateway> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tokenwire-bench-'));
   const config = path.join(dir, 'tokenwire.yaml');
   writeFileSync(
     config,
     [
       'models:',
-      `  - { name: bench, provider: openai-compatible, options: { baseUrl: "http://127.0.0.1:${upstreamPort}/v1", includeUsage: false } }`,
-      `  - { name: bench-fast, provider: openai-compatible, options: { baseUrl: "http://127.0.0.1:${fastPort}/v1", includeUsage: false } }`,
-      'limits: { maxConcurrent: 1000000, requestsPerMinute: 100000000, tokensPerMinute: 1000000000 }',
+      `  - { name: bench, provider: openai-compatible, options: { baseUrl: "${upstreamUrl}/v1", includeUsage: false } }`,
+      `  - { name: bench-fast, provider: openai-compatible, options: { baseUrl: "${fastUrl}/v1", includeUsage: false } }`,
+      // The bench measures the stream path, not admission: limits far above the load.
+      'limits: { maxConcurrent: 1000000, requestsPerMinute: 100000000, tokensPerMinute: 1000000000, maxOutputTokens: 1000000 }',
     ].join('\n'),
   );
+  const [port, metricsPort] = [await freePort(), await freePort()];
   const env = {
     ...process.env,
     TOKENWIRE_CONFIG: config,
-    TOKENWIRE_REDIS_PREFIX: `bench-${Date.now()}`,
+    TOKENWIRE_REDIS_PREFIX: `bench-${process.pid}-${Date.now()}`,
     LOG_LEVEL: 'warn',
-    PORT: '0',
     HOST: '127.0.0.1',
+    PORT: String(port),
     WORKER_CONCURRENCY: '2000',
-    WORKER_METRICS_PORT: '0',
+    WORKER_METRICS_PORT: String(metricsPort),
     TOKENWIRE_SSE_COMPRESSION: 'false',
   };
-  // BENCH_CPU_PROF=1 writes V8 CPU profiles of api and worker to bench/out/ (open them in Chrome DevTools).
+  // BENCH_CPU_PROF=1: V8 CPU profiles of api and worker in bench/out/ (node bench/top-functions.mjs <file>).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench', 'out')}`] : [];
-  const spawnApp = (_name: string, entry: string) =>
-    spawn(process.execPath, [...profile, path.join(root, entry)], { env: { ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const spawnApp = (name: string, entry: string): Proc => {
+    const child = spawn(process.execPath, [...profile, path.join(root, entry)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    return { name, pid: child.pid!, child };
+  };
   const api = spawnApp('api', 'apps/api/dist/main.js');
   const worker = spawnApp('worker', 'apps/worker/dist/main.js');
-  const url = await new Promise<string>((resolve) => {
-    let buffer = '';
-    api.stdout!.on('data', (data: Buffer) => {
-      buffer += data.toString();
-      const match = /"url":"([^"]+)".*"msg":"api listening"/.exec(buffer);
-      if (match) resolve(match[1]!);
-    });
-  });
-  const metricsUrl = await new Promise<string>((resolve) => {
-    let buffer = '';
-    worker.stdout!.on('data', (data: Buffer) => {
-      buffer += data.toString();
-      const match = /"metricsUrl":"([^"]+)"/.exec(buffer);
-      if (match) resolve(match[1]!);
-    });
-  });
-  return { api: { child: api, name: 'api' }, worker: { child: worker, name: 'worker' }, url, metricsUrl };
+  const url = `http://127.0.0.1:${port}`;
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  for (const probe of [`${url}/readyz`, metricsUrl]) {
+    for (let waited = 0; ; waited += 100) {
+      if (waited > 30_000) throw new Error(`${probe} did not answer within 30 s`);
+      const ok = await fetch(probe).then((r) => r.ok, () => false);
+      if (ok) break;
+      await sleep(100);
+    }
+  }
+  return { api, worker, url, metricsUrl };
 }
 
-/** Median of a Prometheus histogram (linear within the bucket), from the text exposition. */
-function histogramMedianMs(text: string, name: string, labels: string): number {
-  const buckets = [...text.matchAll(new RegExp(`^${name}_bucket\\{([^}]*)\\} (\\S+)$`, 'gm'))]
-    .filter((m) => m[1]!.includes(labels))
-    .map((m) => ({ le: Number(/le="([^"]+)"/.exec(m[1]!)![1]!.replace('+Inf', 'Infinity')), count: Number(m[2]) }));
-  const total = buckets.at(-1)?.count ?? 0;
+// ---------------------------------------------------------------- statistics
+
+function percentile(values: ArrayLike<number>, p: number): number {
+  if (!values.length) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '—');
+function flat(results: StreamResult[], pick: (r: StreamResult) => number[]): Float64Array {
+  const total = results.reduce((n, r) => n + pick(r).length, 0);
+  const out = new Float64Array(total);
+  let i = 0;
+  for (const r of results) for (const v of pick(r)) out[i++] = v;
+  return out;
+}
+
+/** Bucket counts of a Prometheus histogram (cumulative, by `le`), from the text exposition. */
+function histogram(text: string, name: string, labels: string): Map<number, number> {
+  const buckets = new Map<number, number>();
+  for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
+    if (!m[1]!.includes(labels)) continue;
+    buckets.set(Number(/le="([^"]+)"/.exec(m[1]!)![1]!.replace('+Inf', 'Infinity')), Number(m[2]));
+  }
+  return buckets;
+}
+/** Median (linear within its bucket) of what a histogram gained between two scrapes, in ms. */
+function medianBetween(before: string, after: string, name: string, labels: string): number {
+  const a = histogram(before, name, labels);
+  const b = [...histogram(after, name, labels)].map(([le, count]) => ({ le, count: count - (a.get(le) ?? 0) }));
+  const total = b.at(-1)?.count ?? 0;
+  if (!total) return NaN;
   let previous = { le: 0, count: 0 };
-  for (const bucket of buckets) {
+  for (const bucket of b) {
     if (bucket.count >= total / 2) {
       const share = (total / 2 - previous.count) / Math.max(1, bucket.count - previous.count);
       return (previous.le + share * ((Number.isFinite(bucket.le) ? bucket.le : previous.le) - previous.le)) * 1000;
@@ -108,160 +192,407 @@ function histogramMedianMs(text: string, name: string, labels: string): number {
   return NaN;
 }
 
-async function load(task: LoadTask): Promise<{ results: StreamResult[]; wallMs: number }> {
+// ---------------------------------------------------------------- load
+
+interface LoadRun {
+  results: StreamResult[];
+  wallMs: number;
+  /** CPU seconds of each process while the load ran. */
+  cpu: Record<string, number>;
+  /** Peak RSS (MB) of each process during the load (since its reset). */
+  rss: Record<string, number>;
+  cancels: StreamResult[];
+  stages?: { queueWaitMs: number; upstreamTtftMs: number; totalTtftMs: number };
+}
+
+async function forkLoad(task: LoadTask): Promise<{ child: ChildProcess; reply: Promise<LoadReply> }> {
   const child = fork(path.join(__dirname, 'load.js'));
-  child.send(task);
-  const reply = await new Promise<{ results: StreamResult[]; wallMs: number }>((resolve) => child.once('message', resolve));
-  await new Promise((r) => child.once('exit', r));
-  return reply;
+  const reply = new Promise<LoadReply>((resolve, reject) => {
+    child.on('message', (m: { type: string; reply?: LoadReply; error?: string }) => {
+      if (m.type === 'results') resolve(m.reply!);
+      if (m.type === 'failed') reject(new Error(m.error));
+    });
+    child.once('exit', (code) => (code ? reject(new Error(`load generator exited with ${code}`)) : undefined));
+  });
+  const ready = new Promise<void>((resolve) => child.on('message', (m: { type: string }) => m.type === 'ready' && resolve()));
+  child.send({ type: 'prepare', task });
+  await Promise.race([ready, reply]);
+  return { child, reply };
+}
+
+/**
+ * Runs `task` split over `procs` load-generator processes (each its share of the
+ * streams), plus optional cancel probes alongside, and accounts every process.
+ */
+async function runLoad(task: LoadTask, procs: number, watched: Proc[], options: { cancel?: LoadTask; metricsUrl?: string } = {}): Promise<LoadRun> {
+  const shares = Array.from({ length: procs }, (_, i) => Math.floor(task.concurrency / procs) + (i < task.concurrency % procs ? 1 : 0)).filter((n) => n > 0);
+  const loads = await Promise.all(shares.map((concurrency, i) => forkLoad({ ...task, concurrency, markerPrefix: `${task.markerPrefix}-p${i}` })));
+  const cancel = options.cancel ? await forkLoad(options.cancel) : undefined;
+  const metricsBefore = options.metricsUrl ? await (await fetch(options.metricsUrl)).text() : '';
+  for (const proc of watched) resetPeakRss(proc.pid);
+  const cpuBefore = watched.map((p) => cpuSeconds(p.pid));
+  for (const { child } of loads) child.send({ type: 'start' });
+  cancel?.child.send({ type: 'start' });
+  const replies = await Promise.all(loads.map((l) => l.reply));
+  const cpu: Record<string, number> = {};
+  const rss: Record<string, number> = {};
+  watched.forEach((p, i) => {
+    cpu[p.name] = cpuSeconds(p.pid) - cpuBefore[i]!;
+    rss[p.name] = peakRssMb(p.pid);
+  });
+  cpu.load = replies.reduce((sum, r) => sum + r.cpuSeconds, 0);
+  rss.load = Math.max(...replies.map((r) => r.maxRssMb));
+  const cancels = cancel ? (await cancel.reply).results : [];
+  const run: LoadRun = {
+    results: replies.flatMap((r) => r.results),
+    wallMs: Math.max(...replies.map((r) => r.endedAt)) - Math.min(...replies.map((r) => r.startedAt)),
+    cpu,
+    rss,
+    cancels,
+  };
+  if (options.metricsUrl) {
+    const after = await (await fetch(options.metricsUrl)).text();
+    run.stages = {
+      queueWaitMs: medianBetween(metricsBefore, after, 'tokenwire_queue_wait_seconds', `model="${task.model}"`),
+      upstreamTtftMs: medianBetween(metricsBefore, after, 'tokenwire_ttft_seconds', 'stage="upstream"'),
+      totalTtftMs: medianBetween(metricsBefore, after, 'tokenwire_ttft_seconds', 'stage="total"'),
+    };
+  }
+  return run;
 }
 
 interface Row {
-  mode: string;
+  mode: 'direct' | 'openai' | 'socket' | 'fanout';
   concurrency: number;
+  streams: number;
+  failed: number;
   ttftP50: number;
   ttftP99: number;
+  gapP50: number;
+  gapP99: number;
   latencyP50: number;
   latencyP99: number;
+  tokens: number;
   tokensPerSecond: number;
-  cpuPer1k: number;
-  failed: number;
+  /** CPU seconds per 1,000 delivered tokens, per process. */
+  cpuPer1k: Record<string, number>;
+  rss: Record<string, number>;
+  cancelMs: number[];
+  cancelFailed: number;
+  stages?: LoadRun['stages'];
+  wallMs: number;
 }
 
-async function measure(task: LoadTask, gatewayProcs: Proc[]): Promise<Row> {
-  const pids = gatewayProcs.map((p) => p.child.pid!);
-  const cpuBefore = pids.map(cpuSeconds);
-  const { results, wallMs } = await load(task);
-  const cpu = pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpuBefore[i]!, 0);
-  const ok = results.filter((r) => r.ok);
+function toRow(mode: Row['mode'], concurrency: number, run: LoadRun): Row {
+  const ok = run.results.filter((r) => r.ok);
   const tokens = ok.reduce((n, r) => n + r.tokens, 0);
+  const latencies = flat(ok, (r) => r.latenciesMs);
+  const gaps = flat(ok, (r) => r.gapsMs);
+  const cpuPer1k: Record<string, number> = {};
+  for (const [name, seconds] of Object.entries(run.cpu)) cpuPer1k[name] = (seconds / tokens) * 1000;
   return {
-    mode: task.mode,
-    concurrency: task.concurrency,
+    mode,
+    concurrency,
+    streams: run.results.length,
+    failed: run.results.length - ok.length,
     ttftP50: percentile(ok.map((r) => r.ttftMs), 50),
     ttftP99: percentile(ok.map((r) => r.ttftMs), 99),
-    latencyP50: percentile(ok.flatMap((r) => r.latenciesMs), 50),
-    latencyP99: percentile(ok.flatMap((r) => r.latenciesMs), 99),
-    tokensPerSecond: tokens / (wallMs / 1000),
-    cpuPer1k: gatewayProcs.length ? (cpu / tokens) * 1000 : NaN,
-    failed: results.length - ok.length,
+    gapP50: percentile(gaps, 50),
+    gapP99: percentile(gaps, 99),
+    latencyP50: percentile(latencies, 50),
+    latencyP99: percentile(latencies, 99),
+    tokens,
+    tokensPerSecond: tokens / (run.wallMs / 1000),
+    cpuPer1k,
+    rss: run.rss,
+    cancelMs: run.cancels.filter((r) => r.ok).map((r) => r.cancelMs!),
+    cancelFailed: run.cancels.filter((r) => !r.ok).length,
+    stages: run.stages,
+    wallMs: run.wallMs,
   };
 }
 
-async function cancelLatency(url: string, upstreamPort: number, runs: number): Promise<number[]> {
-  const latencies: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const marker = `cancel-${i}-${Date.now()}`;
-    const created = await fetch(`${url}/v1/generations`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: marker }] }),
-    });
-    const { id } = (await created.json()) as { id: string };
-    // Wait for the first token so the upstream call is live.
-    for (;;) {
-      const view = (await (await fetch(`${url}/v1/generations/${id}`)).json()) as { text: string };
-      if (view.text) break;
-      await sleep(5);
-    }
-    const sentAt = now();
-    await fetch(`${url}/v1/generations/${id}`, { method: 'DELETE' });
-    for (let waited = 0; waited < 5000; waited += 5) {
-      const closes = (await (await fetch(`http://127.0.0.1:${upstreamPort}/closes`)).json()) as Record<string, number>;
-      if (closes[marker]) {
-        latencies.push(closes[marker]! - sentAt);
-        break;
-      }
-      await sleep(5);
-    }
-  }
-  return latencies;
-}
+const progress = (label: string, row: Row) =>
+  console.log(
+    `${label.padEnd(22)} C=${String(row.concurrency).padEnd(5)} ttft p50/p99 ${fmt(row.ttftP50)}/${fmt(row.ttftP99)} gap p99 ${fmt(row.gapP99)} lat p50/p99 ${fmt(row.latencyP50)}/${fmt(row.latencyP99)} ` +
+      `tok/s ${Math.round(row.tokensPerSecond)} failed ${row.failed}` +
+      (row.cancelMs.length ? ` cancel p50/p99 ${fmt(percentile(row.cancelMs, 50))}/${fmt(percentile(row.cancelMs, 99))}` : '') +
+      ` cpu ${JSON.stringify(Object.fromEntries(Object.entries(row.cpuPer1k).map(([k, v]) => [k, Number(v.toFixed(3))])))}`,
+  );
+
+// ---------------------------------------------------------------- main
 
 async function main(): Promise<void> {
-  const paced = await startUpstream(PACE_MS, TOKENS);
-  const fast = await startUpstream(0, 2000);
-  const gateway = await startGateway(paced.port, fast.port);
-  const gatewayProcs = [gateway.api, gateway.worker];
-  const rows: Row[] = [];
-  const progress = (row: Row) => console.log(JSON.stringify(row));
-
-  // Warm-up (discarded): JIT, connection pools and Redis scripts, so the first measured row is not a cold start.
-  for (const mode of ['direct', 'openai', 'socket'] as const) {
-    await load({ mode, url: mode === 'direct' ? `http://127.0.0.1:${paced.port}` : gateway.url, concurrency: 20, model: 'bench' });
-  }
-
-  for (const concurrency of CONCURRENCY) {
-    rows.push(await measure({ mode: 'direct', url: `http://127.0.0.1:${paced.port}`, concurrency, model: 'bench' }, []));
-    progress(rows.at(-1)!);
-    rows.push(await measure({ mode: 'openai', url: gateway.url, concurrency, model: 'bench' }, gatewayProcs));
-    progress(rows.at(-1)!);
-    rows.push(await measure({ mode: 'socket', url: gateway.url, concurrency, model: 'bench' }, gatewayProcs));
-    progress(rows.at(-1)!);
-  }
-  const fanout = await measure({ mode: 'fanout', url: gateway.url, concurrency: 1, subscribers: 1000, model: 'bench' }, gatewayProcs);
-  progress(fanout);
-  const throughput: Row[] = [];
-  for (const mode of ['openai', 'socket'] as const) {
-    throughput.push(await measure({ mode, url: gateway.url, concurrency: 50, model: 'bench-fast' }, gatewayProcs));
-    progress(throughput.at(-1)!);
-  }
-  const workerMetrics = await (await fetch(gateway.metricsUrl)).text();
-  const stages = {
-    queueWaitMs: histogramMedianMs(workerMetrics, 'tokenwire_queue_wait_seconds', 'model="bench"'),
-    upstreamTtftMs: histogramMedianMs(workerMetrics, 'tokenwire_ttft_seconds', 'stage="upstream"'),
-    totalTtftMs: histogramMedianMs(workerMetrics, 'tokenwire_ttft_seconds', 'stage="total"'),
+  const machine = {
+    cpus: os.availableParallelism(),
+    model: os.cpus()[0]?.model ?? 'unknown',
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: `${os.platform()} ${os.release()}`,
+    nofile: safe(() => execSync('ulimit -n', { shell: '/bin/sh' }).toString().trim()),
+    loadBefore: os.loadavg(),
+    date: new Date().toISOString(),
   };
-  console.log(JSON.stringify(stages));
-  const cancels = await cancelLatency(gateway.url, paced.port, 20);
-  const rss = { api: peakRssMb(gateway.api.child.pid!), worker: peakRssMb(gateway.worker.child.pid!), upstream: peakRssMb(paced.proc.child.pid!) };
+  const paced = await startUpstream('upstream', PACE_MS, TOKENS);
+  const fast = await startUpstream('upstream-fast', 0, FAST_TOKENS);
+  const gateway = await startGateway(paced.url, fast.url);
+  const redis = findRedis();
+  const watchedBase = [gateway.api, gateway.worker, ...(redis ? [redis] : [])];
+  const stop = async () => {
+    // SIGTERM, so that --cpu-prof can write its profile.
+    for (const proc of [gateway.api, gateway.worker]) proc.child!.kill('SIGTERM');
+    for (const proc of [paced.proc, fast.proc]) proc.child!.kill('SIGKILL');
+    await Promise.all([gateway.api, gateway.worker].map((p) => new Promise((r) => (p.child!.exitCode !== null ? r(0) : p.child!.once('exit', r)))));
+  };
+  process.on('uncaughtException', (error) => {
+    console.error(error);
+    void stop().finally(() => process.exit(1));
+  });
 
-  // SIGTERM so that --cpu-prof can write its profile.
-  for (const proc of [gateway.api, gateway.worker]) proc.child.kill('SIGTERM');
-  for (const proc of [paced.proc, fast.proc]) proc.child.kill('SIGKILL');
-  await Promise.all([gateway.api, gateway.worker].map((p) => new Promise((r) => (p.child.exitCode !== null ? r(0) : p.child.once('exit', r)))));
-  writeFileSync(path.join(root, 'bench', 'RESULTS.md'), report(rows, fanout, throughput, cancels, rss, stages));
-  console.log(readFileSync(path.join(root, 'bench', 'RESULTS.md'), 'utf8'));
+  const task = (mode: LoadTask['mode'], concurrency: number, rounds = 1, model = 'bench'): LoadTask => ({
+    mode,
+    url: mode === 'direct' ? paced.url : gateway.url,
+    concurrency,
+    rounds,
+    model,
+    markerPrefix: `${mode}-${concurrency}-${Date.now()}`,
+  });
+  const rows: Row[] = [];
+
+  // Warm-up (discarded): JIT, connection pools, Redis scripts.
+  for (const mode of ['direct', 'openai', 'socket'] as const) await runLoad(task(mode, 50), 1, []);
+
+  if (ONLY.has('rows')) {
+    for (const concurrency of CONCURRENCY) {
+      const rounds = concurrency === 1 ? C1_ROUNDS : 1;
+      const procs = concurrency >= 500 ? LOAD_PROCS : 1;
+      // Cancel probes ride along with the OpenAI-route load: one extra stream at a time, DELETEd after its first token.
+      const cancel: LoadTask = {
+        ...task('cancel', 1, CANCEL_PROBES),
+        upstreamUrl: paced.url,
+        cancelStartMs: concurrency === 1 ? 500 : 300,
+        cancelEveryMs: concurrency === 1 ? 1500 : 150,
+      };
+      for (const mode of ['direct', 'openai', 'socket'] as const) {
+        const watched = mode === 'direct' ? [paced.proc] : [...watchedBase, paced.proc];
+        const run = await runLoad(task(mode, concurrency, rounds), procs, watched, {
+          cancel: mode === 'openai' ? cancel : undefined,
+          metricsUrl: mode === 'direct' ? undefined : gateway.metricsUrl,
+        });
+        rows.push(toRow(mode, concurrency, run));
+        progress(mode, rows.at(-1)!);
+        await sleep(500);
+      }
+    }
+  }
+
+  let fanout: (Row & { subscribedMs: number }) | undefined;
+  if (ONLY.has('fanout')) {
+    // The generation waits 2 s upstream before its first token, so all sockets subscribe before it streams.
+    const sockets = FANOUT_SOCKETS;
+    const fanTask: LoadTask = { ...task('fanout', sockets), jobId: '' };
+    const loads = await Promise.all(
+      Array.from({ length: LOAD_PROCS }, (_, i) => forkLoad({ ...fanTask, concurrency: sockets / LOAD_PROCS, markerPrefix: `fan-p${i}` })),
+    );
+    const created = await fetch(`${gateway.url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: `fanout delay=2000 ${Date.now()}` }] }),
+    });
+    const { id } = (await created.json()) as { id: string };
+    // The job id is only known now: hand it over with the start signal (the load generators read it from the task).
+    const watched = [...watchedBase, paced.proc];
+    for (const proc of watched) resetPeakRss(proc.pid);
+    const cpuBefore = watched.map((p) => cpuSeconds(p.pid));
+    const subscribeStart = now();
+    for (const { child } of loads) child.send({ type: 'start', jobId: id });
+    const replies = await Promise.all(loads.map((l) => l.reply));
+    const run: LoadRun = {
+      results: replies.flatMap((r) => r.results),
+      wallMs: Math.max(...replies.map((r) => r.endedAt)) - Math.min(...replies.map((r) => r.startedAt)),
+      cpu: Object.fromEntries(watched.map((p, i) => [p.name, cpuSeconds(p.pid) - cpuBefore[i]!])),
+      rss: Object.fromEntries(watched.map((p) => [p.name, peakRssMb(p.pid)])),
+      cancels: [],
+    };
+    run.cpu.load = replies.reduce((sum, r) => sum + r.cpuSeconds, 0);
+    run.rss.load = Math.max(...replies.map((r) => r.maxRssMb));
+    const subscribedAt = Math.max(...run.results.map((r) => r.subscribedAt ?? NaN));
+    fanout = { ...toRow('fanout', sockets, run), subscribedMs: subscribedAt - subscribeStart };
+    progress('fanout', fanout);
+  }
+
+  const throughput: Row[] = [];
+  if (ONLY.has('throughput')) {
+    for (const mode of ['direct', 'openai', 'socket'] as const) {
+      const t = { ...task(mode, FAST_STREAMS, 1, 'bench-fast'), url: mode === 'direct' ? fast.url : gateway.url };
+      const watched = mode === 'direct' ? [fast.proc] : [...watchedBase, fast.proc];
+      throughput.push(toRow(mode, FAST_STREAMS, await runLoad(t, 1, watched, { metricsUrl: mode === 'direct' ? undefined : gateway.metricsUrl })));
+      progress(`max ${mode}`, throughput.at(-1)!);
+      await sleep(500);
+    }
+  }
+
+  const whole = {
+    api: peakRssMb(gateway.api.pid),
+    worker: peakRssMb(gateway.worker.pid),
+    redis: redis ? peakRssMb(redis.pid) : NaN,
+  };
+  await stop();
+  const text = report(machine, rows, fanout, throughput, whole, !!redis);
+  writeFileSync(RESULTS, text);
+  console.log(text);
   process.exit(0);
 }
 
-function report(rows: Row[], fanout: Row, throughput: Row[], cancels: number[], rss: Record<string, number>, stages: Record<string, number>): string {
+function safe(f: () => string): string {
+  try {
+    return f();
+  } catch {
+    return '?';
+  }
+}
+
+// ---------------------------------------------------------------- report
+
+const TARGETS = { addedTtftP50: 3, addedTtftP99: 15, addedGapP99: 5, throughput: 50_000, fanoutP99: 20 };
+const NAMES: Record<Row['mode'], string> = { direct: 'direct (the limit)', openai: 'OpenAI SSE route', socket: 'Socket.IO', fanout: 'fan-out' };
+const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+
+function report(
+  machine: { cpus: number; model: string; memGiB: number; node: string; kernel: string; nofile: string; loadBefore: number[]; date: string },
+  rows: Row[],
+  fanout: (Row & { subscribedMs: number }) | undefined,
+  throughput: Row[],
+  whole: Record<string, number>,
+  haveRedis: boolean,
+): string {
   const direct = new Map(rows.filter((r) => r.mode === 'direct').map((r) => [r.concurrency, r]));
-  const lines = [
+  const cpu = (r: Row, name: string) => fmt(r.cpuPer1k[name] ?? NaN, 3);
+  const L: string[] = [
     '# Benchmark results',
     '',
-    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}.`,
-    `Run: ${new Date().toISOString()}, load average before the run ${os.loadavg().map((n) => n.toFixed(2)).join(' ')}.`,
-    `Upstream: ${TOKENS} tokens per stream at ${PACE_MS} ms/token. api, worker, Redis, upstream and load generator are separate processes on this one machine.`,
-    '"Added" = through Tokenwire minus straight at the upstream, same concurrency. Per-token latency = arrival at the client − the upstream\'s write time (carried in the token).',
+    `- Machine: ${machine.cpus} CPUs (nproc), ${machine.model}, ${machine.memGiB} GiB; ${machine.kernel}; Node ${machine.node}; open files limit ${machine.nofile}.`,
+    `- Date: ${machine.date}. Load average before the run: ${machine.loadBefore.map((n) => n.toFixed(2)).join(' ')}; after: ${os
+      .loadavg()
+      .map((n) => n.toFixed(2))
+      .join(' ')} (other work on the machine shows up here).`,
+    `- Fake upstream: ${TOKENS} tokens per stream at ${PACE_MS} ms/token (unpaced run: ${FAST_TOKENS} tokens per stream, bursts of 64). One api and one worker (WORKER_CONCURRENCY=2000), one Redis, the upstream and the load generators are separate processes sharing these ${machine.cpus} cores.`,
+    `- C = 1 runs ${C1_ROUNDS} streams one after another; C ≥ 500 and fan-out split the clients over ${LOAD_PROCS} load-generator processes.`,
     '',
-    '| path | C | TTFT p50 (ms) | TTFT p99 (ms) | added TTFT p50 / p99 (ms) | per-token latency p50 / p99 (ms) | added per-token p99 (ms) | tokens/s | gateway CPU s / 1k tokens | failed |',
+    'Definitions. TTFT: request sent → first token at the client. Inter-token gap: arrival of a token − arrival of the previous one at the client. ' +
+      "Per-token latency: arrival at the client − the time the upstream wrote that token (carried in the token's text). " +
+      '"Added" = the same percentile through Tokenwire − straight at the upstream, at the same C. ' +
+      'CPU s / 1k tokens: CPU seconds the process used during the row ÷ thousands of tokens delivered. Peak RSS: VmHWM of the process during the row (reset before each row).',
+    '',
+    '## Streams at a fixed pace',
+    '',
+    '| path | C | streams (failed) | TTFT p50 / p99 ms | added TTFT p50 / p99 ms | gap p50 / p99 ms | added gap p99 ms | per-token latency p50 / p99 ms | added latency p99 ms | tokens/s |',
     '|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const row of rows) {
     const base = direct.get(row.concurrency)!;
-    const added = row.mode === 'direct' ? '—' : `${fmt(row.ttftP50 - base.ttftP50)} / ${fmt(row.ttftP99 - base.ttftP99)}`;
-    const addedLatency = row.mode === 'direct' ? '—' : fmt(row.latencyP99 - base.latencyP99);
-    const name = { direct: 'direct to upstream (the limit)', openai: 'Tokenwire OpenAI SSE route', socket: 'Tokenwire Socket.IO' }[row.mode as 'direct'];
-    lines.push(
-      `| ${name} | ${row.concurrency} | ${fmt(row.ttftP50)} | ${fmt(row.ttftP99)} | ${added} | ${fmt(row.latencyP50, 2)} / ${fmt(row.latencyP99, 2)} | ${addedLatency} | ${Math.round(row.tokensPerSecond)} | ${fmt(row.cpuPer1k, 3)} | ${row.failed} |`,
+    const isDirect = row.mode === 'direct';
+    L.push(
+      `| ${NAMES[row.mode]} | ${row.concurrency} | ${row.streams} (${row.failed}) | ${fmt(row.ttftP50)} / ${fmt(row.ttftP99)} | ` +
+        `${isDirect ? '—' : `${fmt(row.ttftP50 - base.ttftP50)} / ${fmt(row.ttftP99 - base.ttftP99)}`} | ${fmt(row.gapP50)} / ${fmt(row.gapP99)} | ` +
+        `${isDirect ? '—' : fmt(row.gapP99 - base.gapP99)} | ${fmt(row.latencyP50, 2)} / ${fmt(row.latencyP99, 2)} | ${isDirect ? '—' : fmt(row.latencyP99 - base.latencyP99)} | ${Math.round(row.tokensPerSecond)} |`,
     );
   }
-  lines.push(
+  L.push(
     '',
-    `**Fan-out**: one generation (${TOKENS} tokens at ${PACE_MS} ms) subscribed by 1,000 Socket.IO clients: per-token delivery latency p50 ${fmt(fanout.latencyP50, 2)} ms, p99 ${fmt(fanout.latencyP99, 2)} ms; ${fanout.failed} clients missed the end.`,
+    '## CPU and memory per row',
     '',
-    '**Maximum throughput** (unpaced upstream, 50 streams × 2,000 tokens, one api + one worker):',
-    ...throughput.map((row) => `- ${row.mode === 'openai' ? 'OpenAI SSE route' : 'Socket.IO'}: ${Math.round(row.tokensPerSecond)} tokens/s, ${fmt(row.cpuPer1k, 3)} gateway CPU s per 1k tokens, per-token latency p99 ${fmt(row.latencyP99, 1)} ms.`),
+    `CPU seconds per 1,000 delivered tokens and peak RSS (MB), per process.${haveRedis ? '' : ' (Redis was not found in /proc: its columns are empty.)'}`,
     '',
-    `**Cancel latency** (DELETE /v1/generations/:id until the upstream sees its socket close, ${cancels.length} runs): p50 ${fmt(percentile(cancels, 50), 2)} ms, p99 ${fmt(percentile(cancels, 99), 2)} ms.`,
-    '',
-    `**Peak RSS**: api ${rss.api} MB, worker ${rss.worker} MB, fake upstream ${rss.upstream} MB.`,
-    '',
-    `**Where time to first token goes** (worker histograms, medians over every generation of the run): queue wait ${fmt(stages.queueWaitMs)} ms, pick-up to first upstream token ${fmt(stages.upstreamTtftMs)} ms, enqueue to first token ${fmt(stages.totalTtftMs)} ms.`,
-    '',
+    '| path | C | api CPU | worker CPU | Redis CPU | gateway total (api+worker+Redis) | upstream CPU | load gen CPU | api RSS | worker RSS | Redis RSS | upstream RSS | load gen RSS |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
-  return lines.join('\n');
+  for (const row of [...rows, ...(fanout ? [fanout] : []), ...throughput]) {
+    const up = row.cpuPer1k.upstream ?? row.cpuPer1k['upstream-fast'];
+    const upRss = row.rss.upstream ?? row.rss['upstream-fast'];
+    const gw = (row.cpuPer1k.api ?? NaN) + (row.cpuPer1k.worker ?? NaN) + (row.cpuPer1k.redis ?? 0);
+    const label = throughput.includes(row) ? `max throughput, ${NAMES[row.mode]}` : NAMES[row.mode];
+    L.push(
+      `| ${label} | ${row.concurrency} | ${cpu(row, 'api')} | ${cpu(row, 'worker')} | ${cpu(row, 'redis')} | ${fmt(gw, 3)} | ${fmt(up ?? NaN, 3)} | ${cpu(row, 'load')} | ` +
+        `${row.rss.api ?? '—'} | ${row.rss.worker ?? '—'} | ${row.rss.redis ?? '—'} | ${upRss ?? '—'} | ${row.rss.load ?? '—'} |`,
+    );
+  }
+  L.push('', `Peak RSS over the whole run: api ${whole.api} MB, worker ${whole.worker} MB, Redis ${whole.redis} MB.`, '');
+
+  const openaiRows = rows.filter((r) => r.mode === 'openai');
+  if (openaiRows.length) {
+    L.push(
+      '## Cancel latency',
+      '',
+      `DELETE /v1/generations/:id (sent after the generation's first token) → the fake upstream sees its socket close. ${CANCEL_PROBES} probes ride along with the OpenAI-route load of each C (one extra stream at a time).`,
+      '',
+      '| under load C | probes (failed) | p50 ms | p99 ms | max ms |',
+      '|---|---|---|---|---|',
+      ...openaiRows.map(
+        (r) =>
+          `| ${r.concurrency} | ${r.cancelMs.length + r.cancelFailed} (${r.cancelFailed}) | ${fmt(percentile(r.cancelMs, 50), 2)} | ${fmt(percentile(r.cancelMs, 99), 2)} | ${fmt(Math.max(...r.cancelMs), 2)} |`,
+      ),
+      '',
+      '## Where TTFT goes (worker histograms, medians for the row)',
+      '',
+      '| path | C | queue wait (enqueue → worker picks up) ms | pick-up → first upstream token ms | enqueue → first token at worker ms |',
+      '|---|---|---|---|---|',
+      ...rows
+        .filter((r) => r.stages)
+        .map((r) => `| ${NAMES[r.mode]} | ${r.concurrency} | ${fmt(r.stages!.queueWaitMs)} | ${fmt(r.stages!.upstreamTtftMs)} | ${fmt(r.stages!.totalTtftMs)} |`),
+      '',
+      'Histogram medians are interpolated within Prometheus buckets, so they are coarse.',
+      '',
+    );
+  }
+  if (fanout) {
+    L.push(
+      '## Fan-out',
+      '',
+      `One generation (${TOKENS} tokens at ${PACE_MS} ms) with ${fanout.streams} Socket.IO sockets \`subscribe\`d to it (over ${LOAD_PROCS} load-generator processes). ` +
+        `All subscriptions were acknowledged ${fmt(fanout.subscribedMs, 0)} ms after the first was sent (the upstream waits 2,000 ms before its first token).`,
+      '',
+      `- per-token delivery latency (upstream write → socket): p50 ${fmt(fanout.latencyP50, 2)} ms, p99 ${fmt(fanout.latencyP99, 2)} ms;`,
+      `- inter-token gap at the sockets: p50 ${fmt(fanout.gapP50)} ms, p99 ${fmt(fanout.gapP99)} ms;`,
+      `- ${fanout.tokens} socket-tokens delivered, ${Math.round(fanout.tokensPerSecond)} per second; ${fanout.failed} sockets did not get \`done\`.`,
+      '',
+    );
+  }
+  if (throughput.length) {
+    L.push(
+      '## Maximum throughput',
+      '',
+      `Unpaced upstream, ${FAST_STREAMS} streams × ${FAST_TOKENS} tokens, one api + one worker.`,
+      '',
+      '| path | tokens/s | TTFT p50 ms | per-token latency p99 ms | gateway CPU s / 1k tokens (api / worker / Redis) | failed |',
+      '|---|---|---|---|---|---|',
+      ...throughput.map(
+        (r) =>
+          `| ${NAMES[r.mode]} | ${Math.round(r.tokensPerSecond)} | ${fmt(r.ttftP50)} | ${fmt(r.latencyP99)} | ${cpu(r, 'api')} / ${cpu(r, 'worker')} / ${cpu(r, 'redis')} | ${r.failed} |`,
+      ),
+      '',
+    );
+  }
+
+  // Targets (2 cores, 20 ms/token).
+  const at1000 = (mode: Row['mode']) => rows.find((r) => r.mode === mode && r.concurrency === 1000);
+  const d1000 = direct.get(1000);
+  L.push('## Targets', '', '| target | measured | verdict |', '|---|---|---|');
+  for (const mode of ['openai', 'socket'] as const) {
+    const r = at1000(mode);
+    if (!r || !d1000) continue;
+    L.push(`| added TTFT p50 ≤ ${TARGETS.addedTtftP50} ms at C = 1000 (${NAMES[mode]}) | ${fmt(r.ttftP50 - d1000.ttftP50)} ms | ${verdict(r.ttftP50 - d1000.ttftP50 <= TARGETS.addedTtftP50)} |`);
+    L.push(`| added TTFT p99 ≤ ${TARGETS.addedTtftP99} ms at C = 1000 (${NAMES[mode]}) | ${fmt(r.ttftP99 - d1000.ttftP99)} ms | ${verdict(r.ttftP99 - d1000.ttftP99 <= TARGETS.addedTtftP99)} |`);
+  }
+  for (const r of rows.filter((x) => x.mode !== 'direct')) {
+    const base = direct.get(r.concurrency)!;
+    L.push(`| added inter-token p99 ≤ ${TARGETS.addedGapP99} ms (${NAMES[r.mode]}, C = ${r.concurrency}) | ${fmt(r.gapP99 - base.gapP99)} ms | ${verdict(r.gapP99 - base.gapP99 <= TARGETS.addedGapP99)} |`);
+  }
+  for (const r of throughput.filter((x) => x.mode !== 'direct'))
+    L.push(`| ≥ 50k tokens/s through one api + one worker (${NAMES[r.mode]}) | ${Math.round(r.tokensPerSecond)} tokens/s | ${verdict(r.tokensPerSecond >= TARGETS.throughput)} |`);
+  if (fanout) L.push(`| fan-out to 1,000 sockets, delivery p99 ≤ ${TARGETS.fanoutP99} ms | ${fmt(fanout.latencyP99)} ms | ${verdict(fanout.latencyP99 <= TARGETS.fanoutP99)} |`);
+  L.push('');
+  return L.join('\n');
 }
 
 void main();
