@@ -6,6 +6,7 @@ import { AuthGuard } from './auth/auth.guard';
 import { UsageController } from './generations/usage.controller';
 import { RoomBusService } from './rooms/room-bus.service';
 import { MetricsController } from './metrics/metrics.controller';
+import { OpenApiController } from './openapi/openapi.controller';
 import { CoreModule, GenerationsQueueModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ChatCompletionsController } from './chat/chat-completions.controller';
 import { HttpErrorFilter } from './common/http-exception.filter';
@@ -23,7 +24,7 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger, 'api'), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, MetricsController],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, MetricsController, OpenApiController],
       providers: [
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_GUARD, useClass: AuthGuard },

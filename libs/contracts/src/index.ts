@@ -8,3 +8,4 @@ export * from './redis/redis-keys';
 export * from './control/control-message.schema';
 export * from './auth/api-key.schema';
 export * from './usage/usage.schema';
+export * from './http/responses.schema';

@@ -12,6 +12,7 @@ import {
   type GenerationParams,
   type RedisKeys,
   type ControlMessage,
+  type GenerationView,
 } from '@tokenwire/contracts';
 import {
   EventLog,
@@ -28,17 +29,7 @@ import {
   type TokenwireConfig,
 } from '@tokenwire/core';
 import { ApiError } from '../common/api-error';
-import { summarizeEvents, type GenerationSummary } from './generation-summary';
-
-export interface GenerationView extends GenerationSummary {
-  id: string;
-  object: 'generation';
-  model: string;
-  status: GenerationMeta['status'];
-  createdAt: number;
-  startedAt?: number;
-  finishedAt?: number;
-}
+import { summarizeEvents } from './generation-summary';
 
 /** Enqueues, reads and cancels generations. Tenant ownership is checked on every id. */
 @Injectable()

@@ -15,10 +15,15 @@ export const createApiKeyRequestSchema = z.object({
 export type CreateApiKeyRequest = z.infer<typeof createApiKeyRequestSchema>;
 
 /** A stored key, without its secret. */
-export interface ApiKeyInfo {
-  id: string;
-  tenantId: string;
-  role: ApiKeyRole;
-  name?: string;
-  createdAt: number;
-}
+export const apiKeyInfoSchema = z.object({
+  id: z.string(),
+  tenantId: z.string(),
+  role: apiKeyRoleSchema,
+  name: z.string().optional(),
+  createdAt: z.number().int(),
+});
+export type ApiKeyInfo = z.infer<typeof apiKeyInfoSchema>;
+/** The creation answer: the only time the secret `key` is shown. */
+export const createdApiKeySchema = apiKeyInfoSchema.extend({ key: z.string() });
+export const apiKeyListSchema = z.object({ object: z.literal('list'), data: z.array(apiKeyInfoSchema) });
+export const revokedApiKeySchema = z.object({ id: z.string(), revoked: z.literal(true) });

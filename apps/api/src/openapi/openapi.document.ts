@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import {
+  apiKeyListSchema,
+  cancelledGenerationSchema,
+  chatCompletionChunkSchema,
+  chatCompletionRequestSchema,
+  chatCompletionSchema,
+  createApiKeyRequestSchema,
+  createGenerationRequestSchema,
+  createdApiKeySchema,
+  createdGenerationSchema,
+  errorBodySchema,
+  generationViewSchema,
+  healthSchema,
+  modelListSchema,
+  readinessSchema,
+  revokedApiKeySchema,
+  streamEventSchema,
+  usageReportSchema,
+} from '@tokenwire/contracts';
+
+interface Route {
+  method: 'get' | 'post' | 'delete';
+  path: string;
+  summary: string;
+  tag: string;
+  public?: boolean;
+  body?: z.ZodType;
+  parameters?: Array<{ name: string; in: 'path' | 'query' | 'header'; description: string; schema?: Record<string, unknown> }>;
+  /** Status → JSON schema, or `sse` with the schema of each event's data. */
+  responses: Record<number, { description: string; json?: z.ZodType; sse?: z.ZodType }>;
+}
+
+const id = { name: 'id', in: 'path' as const, description: 'Generation id', schema: { type: 'string' } };
+const errors = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, { description: ERROR_TEXT[status] ?? 'Error', json: errorBodySchema }]));
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Invalid input; the message names the field',
+  401: 'Missing, invalid or revoked API key',
+  403: 'The key may not do this',
+  404: 'Unknown model or id (or another tenant\u2019s)',
+  409: 'Already ended',
+  413: 'Body too large',
+  429: 'Over a tenant limit (see Retry-After)',
+  502: 'The upstream failed (the message names its status)',
+  504: 'The upstream stalled',
+};
+
+/** Every HTTP route, with the contract schemas of its input and output: the one source of the OpenAPI document. */
+export const ROUTES: Route[] = [
+  {
+    method: 'post',
+    path: '/v1/chat/completions',
+    summary: 'OpenAI chat completions; `stream: true` answers text/event-stream ending with `data: [DONE]`',
+    tag: 'OpenAI',
+    body: chatCompletionRequestSchema,
+    responses: { 200: { description: 'A chat.completion, or with stream: true an SSE of chat.completion.chunk frames', json: chatCompletionSchema, sse: chatCompletionChunkSchema }, ...errors(400, 401, 404, 413, 429, 502, 504) },
+  },
+  { method: 'get', path: '/v1/models', summary: 'The configured models', tag: 'OpenAI', responses: { 200: { description: 'Models', json: modelListSchema }, ...errors(401) } },
+  {
+    method: 'post',
+    path: '/v1/generations',
+    summary: 'Enqueue a generation',
+    tag: 'Generations',
+    body: createGenerationRequestSchema,
+    responses: { 202: { description: 'Queued', json: createdGenerationSchema }, ...errors(400, 401, 404, 413, 429) },
+  },
+  { method: 'get', path: '/v1/generations/{id}', summary: 'Status, text so far, usage, error', tag: 'Generations', parameters: [id], responses: { 200: { description: 'The generation', json: generationViewSchema }, ...errors(401, 404) } },
+  {
+    method: 'get',
+    path: '/v1/generations/{id}/events',
+    summary: 'The generation\u2019s events as SSE (`id: <seq>`), resuming after Last-Event-ID',
+    tag: 'Generations',
+    parameters: [
+      id,
+      { name: 'Last-Event-ID', in: 'header', description: 'Resume after this seq', schema: { type: 'string' } },
+      { name: 'lastEventId', in: 'query', description: 'Same, for clients that cannot set headers', schema: { type: 'string' } },
+    ],
+    responses: { 200: { description: 'SSE; `event:` is the type, `data:` the event', sse: streamEventSchema }, ...errors(400, 401, 404) },
+  },
+  { method: 'delete', path: '/v1/generations/{id}', summary: 'Cancel', tag: 'Generations', parameters: [id], responses: { 202: { description: 'Cancelling', json: cancelledGenerationSchema }, ...errors(401, 404, 409) } },
+  { method: 'get', path: '/v1/usage', summary: 'The calling tenant\u2019s usage per model', tag: 'Tenants', responses: { 200: { description: 'Usage', json: usageReportSchema }, ...errors(401) } },
+  {
+    method: 'post',
+    path: '/v1/admin/keys',
+    summary: 'Create an API key (operator token, or a tenant admin key for its tenant)',
+    tag: 'Tenants',
+    body: createApiKeyRequestSchema,
+    responses: { 201: { description: 'The key; the secret is shown only here', json: createdApiKeySchema }, ...errors(400, 401, 403, 404) },
+  },
+  {
+    method: 'get',
+    path: '/v1/admin/keys',
+    summary: 'List keys (never secrets)',
+    tag: 'Tenants',
+    parameters: [{ name: 'tenantId', in: 'query', description: 'Operator token only: one tenant', schema: { type: 'string' } }],
+    responses: { 200: { description: 'Keys', json: apiKeyListSchema }, ...errors(401, 403) },
+  },
+  {
+    method: 'delete',
+    path: '/v1/admin/keys/{id}',
+    summary: 'Revoke a key',
+    tag: 'Tenants',
+    parameters: [{ name: 'id', in: 'path', description: 'Key id', schema: { type: 'string' } }],
+    responses: { 200: { description: 'Revoked', json: revokedApiKeySchema }, ...errors(401, 403, 404) },
+  },
+  { method: 'get', path: '/healthz', summary: 'Liveness', tag: 'Operations', public: true, responses: { 200: { description: 'Alive', json: healthSchema } } },
+  {
+    method: 'get',
+    path: '/readyz',
+    summary: 'Readiness: Redis, draining, upstream breakers',
+    tag: 'Operations',
+    public: true,
+    responses: { 200: { description: 'Ready', json: readinessSchema }, 503: { description: 'Not ready', json: readinessSchema } },
+  },
+];
+
+const jsonSchema = (schema: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(schema, { io, unrepresentable: 'any' });
+
+/** The OpenAPI 3.1 document, generated from ROUTES and the zod contracts. */
+export function buildOpenApiDocument(version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of ROUTES) {
+    const responses: Record<string, unknown> = {};
+    for (const [status, response] of Object.entries(route.responses)) {
+      const content: Record<string, unknown> = {};
+      if (response.json) content['application/json'] = { schema: jsonSchema(response.json, 'output') };
+      // OpenAPI has no event-stream schema: the schema is that of each event's `data:`.
+      if (response.sse) content['text/event-stream'] = { schema: jsonSchema(response.sse, 'output') };
+      responses[status] = { description: response.description, content };
+    }
+    (paths[route.path] ??= {})[route.method] = {
+      summary: route.summary,
+      tags: [route.tag],
+      ...(route.public ? { security: [] } : {}),
+      ...(route.parameters ? { parameters: route.parameters.map((p) => ({ ...p, required: p.in === 'path' })) } : {}),
+      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } } : {}),
+      responses,
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Tokenwire',
+      version,
+      description: 'Streaming gateway for LLM generation. Socket.IO (namespace /v1/stream) is described in the README; its typed event maps live in libs/contracts.',
+    },
+    servers: [{ url: '/' }],
+    components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'A Tokenwire API key (when auth is enabled)' } } },
+    security: [{ apiKey: [] }],
+    paths,
+  };
+}

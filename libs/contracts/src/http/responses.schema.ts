@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { errorCodeSchema } from '../errors/error.schema';
+import { generationStatusSchema } from '../generations/generation-job.schema';
+import { finishReasonSchema } from '../stream/stream-event.schema';
+
+/**
+ * Response bodies of the HTTP api, as schemas: the OpenAPI document is generated
+ * from them, and the client parses with them. The api's handlers return these shapes.
+ */
+
+/** OpenAI's error body, on every route. */
+export const errorBodySchema = z.object({
+  error: z.object({ message: z.string(), type: z.string(), param: z.string().nullable(), code: z.string().nullable() }),
+});
+
+export const usageCountsSchema = z.object({
+  promptTokens: z.number().int().optional(),
+  completionTokens: z.number().int().optional(),
+  totalTokens: z.number().int().optional(),
+});
+
+export const createdGenerationSchema = z.object({
+  id: z.string(),
+  object: z.literal('generation'),
+  status: z.literal('queued'),
+  model: z.string(),
+  createdAt: z.number().int(),
+});
+
+export const generationViewSchema = z.object({
+  id: z.string(),
+  object: z.literal('generation'),
+  model: z.string(),
+  status: generationStatusSchema,
+  createdAt: z.number().int(),
+  startedAt: z.number().int().optional(),
+  finishedAt: z.number().int().optional(),
+  text: z.string(),
+  toolCalls: z.array(z.object({ id: z.string().optional(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) })).optional(),
+  finishReason: finishReasonSchema.optional(),
+  usage: usageCountsSchema.optional(),
+  error: z.object({ code: errorCodeSchema, message: z.string(), status: z.number().int().optional(), retryable: z.boolean().optional() }).optional(),
+  lastSeq: z.number().int(),
+});
+export type GenerationView = z.infer<typeof generationViewSchema>;
+
+export const cancelledGenerationSchema = z.object({ id: z.string(), object: z.literal('generation'), status: z.literal('cancelling') });
+
+export const modelListSchema = z.object({
+  object: z.literal('list'),
+  data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })),
+});
+
+const openAIUsageSchema = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
+
+export const chatCompletionSchema = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion'),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(
+    z.object({
+      index: z.number().int(),
+      message: z.object({
+        role: z.literal('assistant'),
+        content: z.string().nullable(),
+        tool_calls: z.array(z.object({ id: z.string().optional(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) })).optional(),
+      }),
+      finish_reason: z.string(),
+      logprobs: z.null(),
+    }),
+  ),
+  usage: openAIUsageSchema.optional(),
+});
+
+/** One `data:` frame of the OpenAI stream (before `data: [DONE]`). */
+export const chatCompletionChunkSchema = z.object({
+  id: z.string(),
+  object: z.literal('chat.completion.chunk'),
+  created: z.number().int(),
+  model: z.string(),
+  choices: z.array(z.object({ index: z.number().int(), delta: z.record(z.string(), z.unknown()), finish_reason: z.string().nullable() })),
+  usage: openAIUsageSchema.optional(),
+});
+
+export const healthSchema = z.object({ status: z.literal('ok') });
+export const readinessSchema = z.object({
+  status: z.enum(['ok', 'unavailable', 'draining']),
+  redis: z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() }).optional(),
+  upstreams: z.record(z.string(), z.unknown()).optional(),
+});
