@@ -1,0 +1,2 @@
+export { TokenwireClient, TokenwireError, type TokenwireClientOptions } from './tokenwire-client';
+export { GenerationStream } from './generation-stream';

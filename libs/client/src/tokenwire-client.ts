@@ -1,0 +1,229 @@
+import { createParser } from 'eventsource-parser';
+import { io, type Socket } from 'socket.io-client';
+import {
+  GENERATIONS_NAMESPACE,
+  type ClientToServerEvents,
+  type GatewayError,
+  type ServerToClientEvents,
+  type SocketGenerateRequest,
+  type StreamEvent,
+} from '@tokenwire/contracts';
+import { GenerationStream } from './generation-stream';
+
+export interface TokenwireClientOptions {
+  /** The api's base URL, e.g. `http://127.0.0.1:3000`. */
+  baseUrl: string;
+  apiKey?: string;
+  /** `socket` (Socket.IO, needed for rooms) or `sse` (plain HTTP). */
+  transport?: 'socket' | 'sse';
+  /** SSE: pause before reconnecting after a dropped stream. */
+  reconnectDelayMs?: number;
+}
+
+/** An error the gateway answered with (HTTP status, or a socket ack). */
+export class TokenwireError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'TokenwireError';
+  }
+}
+
+type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+const STREAM_EVENTS = ['chunk', 'usage', 'done', 'error', 'cancelled', 'restarted'] as const;
+
+/**
+ * The Tokenwire client for Node and browsers. `generate()` and `subscribe()` return
+ * a GenerationStream; after a disconnect (network, api restart) it resumes from its
+ * last seq by itself, so the caller sees every event exactly once.
+ */
+export class TokenwireClient {
+  private socket?: ClientSocket;
+  private readonly streams = new Map<string, GenerationStream>();
+  private readonly rooms = new Map<string, (stream: GenerationStream) => void>();
+  private readonly aborts = new Set<AbortController>();
+  private readonly transport: 'socket' | 'sse';
+
+  constructor(private readonly options: TokenwireClientOptions) {
+    this.transport = options.transport ?? 'socket';
+  }
+
+  /** Starts a generation; with `conversationId` (socket transport) every member of that room receives it. */
+  async generate(request: SocketGenerateRequest): Promise<GenerationStream> {
+    if (this.transport === 'sse') {
+      if (request.conversationId) throw new TokenwireError('invalid_request', 'conversation rooms need the socket transport');
+      const { id } = await this.http<{ id: string }>('POST', '/v1/generations', request);
+      return this.subscribe(id);
+    }
+    const socket = await this.connect();
+    const ack = await socket.emitWithAck('generate', request);
+    if (!ack.ok) throw fromGatewayError(ack.error);
+    // Room generations arrive through the room's `generation` announcement; track the id either way.
+    return this.track(ack.jobId, 0);
+  }
+
+  /** Streams an existing generation from after `afterSeq` (0: from the start). */
+  subscribe(jobId: string, { afterSeq = 0 }: { afterSeq?: number } = {}): GenerationStream {
+    const stream = this.track(jobId, afterSeq);
+    if (this.transport === 'sse') void this.followSse(stream);
+    else
+      void this.connect()
+        .then((socket) => socket.emitWithAck('subscribe', { jobId, afterSeq: stream.lastSeq }))
+        .then((ack) => !ack.ok && stream.fail(fromGatewayError(ack.error)))
+        .catch((error: unknown) => stream.fail(error as Error));
+    return stream;
+  }
+
+  /** Cancels a generation upstream. False when it had already ended. */
+  async cancel(jobId: string): Promise<boolean> {
+    if (this.transport === 'socket') {
+      const ack = await (await this.connect()).emitWithAck('cancel', { jobId });
+      if (!ack.ok) throw fromGatewayError(ack.error);
+      return ack.cancelled;
+    }
+    try {
+      await this.http('DELETE', `/v1/generations/${encodeURIComponent(jobId)}`);
+      return true;
+    } catch (error) {
+      if (error instanceof TokenwireError && error.status === 409) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Joins a conversation room (socket transport). `onGeneration` gets a stream for the
+   * room's running generation (from its start) and for every one started later.
+   */
+  async join(conversationId: string, onGeneration: (stream: GenerationStream) => void): Promise<void> {
+    this.rooms.set(conversationId, onGeneration);
+    await this.joinRoom(await this.connect(), conversationId);
+  }
+
+  async leave(conversationId: string): Promise<void> {
+    this.rooms.delete(conversationId);
+    const ack = await (await this.connect()).emitWithAck('leave', { conversationId });
+    if (!ack.ok) throw fromGatewayError(ack.error);
+  }
+
+  close(): void {
+    for (const controller of this.aborts) controller.abort();
+    this.socket?.close();
+    this.socket = undefined;
+  }
+
+  private track(jobId: string, afterSeq: number): GenerationStream {
+    const existing = this.streams.get(jobId);
+    if (existing && !existing.isFinished) return existing;
+    const stream = new GenerationStream(jobId, afterSeq, (id) => this.cancel(id), (s) => this.streams.get(s.jobId) === s && this.streams.delete(s.jobId));
+    this.streams.set(jobId, stream);
+    return stream;
+  }
+
+  private async joinRoom(socket: ClientSocket, conversationId: string): Promise<void> {
+    const ack = await socket.emitWithAck('join', { conversationId });
+    if (!ack.ok) throw fromGatewayError(ack.error);
+  }
+
+  /** One Socket.IO connection per client; on every reconnect it re-subscribes each open stream from its last seq. */
+  private connect(): Promise<ClientSocket> {
+    if (this.socket?.connected) return Promise.resolve(this.socket);
+    if (!this.socket) {
+      const socket: ClientSocket = io(`${this.options.baseUrl}${GENERATIONS_NAMESPACE}`, {
+        transports: ['websocket'],
+        auth: this.options.apiKey ? { token: this.options.apiKey } : {},
+        reconnectionDelay: 200,
+        reconnectionDelayMax: 2000,
+      });
+      for (const type of STREAM_EVENTS) socket.on(type, (event: StreamEvent) => this.streams.get(event.jobId)?.push(event));
+      socket.on('generation', ({ conversationId, jobId }) => {
+        const onGeneration = this.rooms.get(conversationId);
+        const isNew = !this.streams.has(jobId);
+        const stream = this.track(jobId, 0);
+        if (onGeneration && isNew) onGeneration(stream);
+      });
+      let connectedBefore = false;
+      socket.on('connect', () => {
+        if (connectedBefore) {
+          for (const stream of this.streams.values()) void socket.emitWithAck('subscribe', { jobId: stream.jobId, afterSeq: stream.lastSeq });
+          for (const conversationId of this.rooms.keys()) void this.joinRoom(socket, conversationId).catch(() => undefined);
+        }
+        connectedBefore = true;
+      });
+      this.socket = socket;
+    }
+    const socket = this.socket;
+    return new Promise((resolve, reject) => {
+      if (socket.connected) return resolve(socket);
+      const onConnect = () => {
+        socket.off('connect_error', onError);
+        resolve(socket);
+      };
+      const onError = (error: Error & { data?: GatewayError }) => {
+        // A refused handshake (bad key) is final; anything else Socket.IO retries by itself.
+        if (!error.data) return;
+        socket.off('connect', onConnect);
+        socket.close();
+        this.socket = undefined;
+        reject(fromGatewayError(error.data));
+      };
+      socket.once('connect', onConnect);
+      socket.on('connect_error', onError);
+    });
+  }
+
+  /** Reads the job's SSE stream, reconnecting with Last-Event-ID until the terminal event. */
+  private async followSse(stream: GenerationStream): Promise<void> {
+    const controller = new AbortController();
+    this.aborts.add(controller);
+    try {
+      while (!stream.isFinished && !controller.signal.aborted) {
+        try {
+          const response = await fetch(`${this.options.baseUrl}/v1/generations/${encodeURIComponent(stream.jobId)}/events`, {
+            headers: { ...this.authHeader(), 'last-event-id': String(stream.lastSeq) },
+            signal: controller.signal,
+          });
+          if (response.status >= 400 && response.status < 500) {
+            stream.fail(await errorFrom(response));
+            return;
+          }
+          if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+          const parser = createParser({ onEvent: (message) => stream.push(JSON.parse(message.data) as StreamEvent) });
+          const decoder = new TextDecoder();
+          for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(bytes, { stream: true }));
+        } catch {
+          // Dropped or refused: the api may be restarting. Try again from the last seq.
+        }
+        if (!stream.isFinished) await new Promise((r) => setTimeout(r, this.options.reconnectDelayMs ?? 250));
+      }
+    } finally {
+      this.aborts.delete(controller);
+    }
+  }
+
+  private authHeader(): Record<string, string> {
+    return this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {};
+  }
+
+  /** JSON request to the api; non-2xx becomes a TokenwireError with the gateway's code and message. */
+  async http<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(`${this.options.baseUrl}${path}`, {
+      method,
+      headers: { ...this.authHeader(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (!response.ok) throw await errorFrom(response);
+    return (await response.json()) as T;
+  }
+}
+
+async function errorFrom(response: Response): Promise<TokenwireError> {
+  const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
+  return new TokenwireError(body?.error?.code ?? 'http_error', body?.error?.message ?? `HTTP ${response.status}`, response.status);
+}
+
+function fromGatewayError(error: GatewayError): TokenwireError {
+  return new TokenwireError(error.code, error.message, error.status);
+}
