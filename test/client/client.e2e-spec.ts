@@ -131,6 +131,7 @@ describe('client', () => {
       const stream = await alice.generate({ conversationId: 'standup', model: 'demo', messages: [{ role: 'user', content: 'team' }], max_tokens: 8 });
       await stream.done;
       await waitFor('both members to be told of the generation', () => seen.length === 2);
+      assert.ok(seen.includes(stream), 'the sender is told too, with the stream generate() returned');
       const texts = await Promise.all(seen.map(async (s) => (await s.done, s.text)));
       assert.deepEqual(texts, [stream.text, stream.text]);
     } finally {

@@ -44,6 +44,8 @@ export class TokenwireClient {
   private socket?: ClientSocket;
   private readonly streams = new Map<string, GenerationStream>();
   private readonly rooms = new Map<string, (stream: GenerationStream) => void>();
+  /** Generations already handed to a room callback (the announcement and the ack may come in either order). */
+  private readonly announced = new Set<string>();
   private readonly aborts = new Set<AbortController>();
   private readonly transport: 'socket' | 'sse';
 
@@ -140,9 +142,11 @@ export class TokenwireClient {
       for (const type of STREAM_EVENTS) socket.on(type, (event: StreamEvent) => this.streams.get(event.jobId)?.push(event));
       socket.on('generation', ({ conversationId, jobId }) => {
         const onGeneration = this.rooms.get(conversationId);
-        const isNew = !this.streams.has(jobId);
         const stream = this.track(jobId, 0);
-        if (onGeneration && isNew) onGeneration(stream);
+        if (onGeneration && !this.announced.has(jobId)) {
+          this.announced.add(jobId);
+          onGeneration(stream);
+        }
       });
       let connectedBefore = false;
       socket.on('connect', () => {
