@@ -6,7 +6,10 @@ COPY libs libs
 COPY apps apps
 COPY test test
 COPY bench bench
-RUN npm ci && npx tsc -b libs/contracts libs/providers libs/core apps/api apps/worker && npm prune --omit=dev
+COPY scripts scripts
+COPY examples examples
+# The project's own build: TypeScript, then the playground's browser bundle.
+RUN npm ci && npm run build && npm prune --omit=dev
 
 FROM node:20-slim
 WORKDIR /app
