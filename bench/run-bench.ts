@@ -27,6 +27,7 @@ const FAST_STREAMS = 50;
 const FANOUT_SOCKETS = 1000;
 const C1_ROUNDS = 10;
 const CANCEL_PROBES = 10;
+const IDLE_MS = 5000;
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,100,1000').split(',').map(Number);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'rows,fanout,throughput').split(','));
 const LOAD_PROCS = Number(process.env.BENCH_LOAD_PROCS ?? 2);
@@ -362,6 +363,12 @@ async function main(): Promise<void> {
   // Warm-up (discarded): JIT, connection pools, Redis scripts.
   for (const mode of ['direct', 'openai', 'socket'] as const) await runLoad(task(mode, 50), 1, []);
 
+  // Background CPU with no load (timers, lock renewals, stalled-job checks): it dominates CPU per token at C = 1.
+  await sleep(1000);
+  const idleBefore = watchedBase.map((p) => cpuSeconds(p.pid));
+  await sleep(IDLE_MS);
+  const idle = Object.fromEntries(watchedBase.map((p, i) => [p.name, ((cpuSeconds(p.pid) - idleBefore[i]!) / (IDLE_MS / 1000)) * 100]));
+
   if (ONLY.has('rows')) {
     for (const concurrency of CONCURRENCY) {
       const rounds = concurrency === 1 ? C1_ROUNDS : 1;
@@ -438,7 +445,7 @@ async function main(): Promise<void> {
     redis: redis ? peakRssMb(redis.pid) : NaN,
   };
   await stop();
-  const text = report(machine, rows, fanout, throughput, whole, !!redis);
+  const text = report(machine, rows, fanout, throughput, whole, !!redis, idle);
   writeFileSync(RESULTS, text);
   console.log(text);
   process.exit(0);
@@ -465,6 +472,7 @@ function report(
   throughput: Row[],
   whole: Record<string, number>,
   haveRedis: boolean,
+  idle: Record<string, number>,
 ): string {
   const direct = new Map(rows.filter((r) => r.mode === 'direct').map((r) => [r.concurrency, r]));
   const cpu = (r: Row, name: string) => fmt(r.cpuPer1k[name] ?? NaN, 3);
@@ -478,6 +486,9 @@ function report(
       .join(' ')} (other work on the machine shows up here).`,
     `- Fake upstream: ${TOKENS} tokens per stream at ${PACE_MS} ms/token (unpaced run: ${FAST_TOKENS} tokens per stream, bursts of 64). One api and one worker (WORKER_CONCURRENCY=2000), one Redis, the upstream and the load generators are separate processes sharing these ${machine.cpus} cores.`,
     `- C = 1 runs ${C1_ROUNDS} streams one after another; C ≥ 500 and fan-out split the clients over ${LOAD_PROCS} load-generator processes.`,
+    `- Gateway settings: WORKER_CONCURRENCY=2000, LOG_LEVEL=warn, SSE compression off${
+      Object.keys(process.env).some((k) => k.startsWith('TOKENWIRE_')) ? `, plus ${Object.entries(process.env).filter(([k]) => k.startsWith('TOKENWIRE_')).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''
+    }. The optional Portkey peer is not run (it is not installed here).`,
     '',
     'Definitions. TTFT: request sent → first token at the client. Inter-token gap: arrival of a token − arrival of the previous one at the client. ' +
       "Per-token latency: arrival at the client − the time the upstream wrote that token (carried in the token's text). " +
@@ -517,7 +528,15 @@ function report(
         `${row.rss.api ?? '—'} | ${row.rss.worker ?? '—'} | ${row.rss.redis ?? '—'} | ${upRss ?? '—'} | ${row.rss.load ?? '—'} |`,
     );
   }
-  L.push('', `Peak RSS over the whole run: api ${whole.api} MB, worker ${whole.worker} MB, Redis ${whole.redis} MB.`, '');
+  L.push(
+    '',
+    `Peak RSS over the whole run: api ${whole.api} MB, worker ${whole.worker} MB, Redis ${whole.redis} MB.`,
+    '',
+    `Background CPU with no load (${IDLE_MS / 1000} s after warm-up): ${Object.entries(idle)
+      .map(([k, v]) => `${k} ${fmt(v)} %`)
+      .join(', ')} of one core. At C = 1 (about 50 tokens/s) this background dominates the CPU per 1k tokens.`,
+    '',
+  );
 
   const openaiRows = rows.filter((r) => r.mode === 'openai');
   if (openaiRows.length) {
