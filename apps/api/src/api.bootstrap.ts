@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import express from 'express';
 import { PinoNestLogger, createLogger, loadConfig, resolveModels, type TokenwireConfigInput } from '@tokenwire/core';
 import { ApiModule } from './api.module';
 import { ConfiguredIoAdapter } from './socket/configured-io.adapter';
@@ -24,6 +25,9 @@ export async function createApi(overrides: TokenwireConfigInput = {}, env = proc
     logger: new PinoNestLogger(logger),
     bodyParser: false,
   });
+  // Batch uploads (JSONL or a JSON array) may be far larger than a chat request; parsed here, the global parser then skips them.
+  const batchLimit = config.batches.bodyLimit;
+  app.use('/v1/batches', express.json({ limit: batchLimit }), express.text({ type: ['application/jsonl', 'application/x-ndjson', 'text/plain'], limit: batchLimit }));
   app.useBodyParser('json', { limit: config.api.bodyLimit });
   app.useWebSocketAdapter(new ConfiguredIoAdapter(app, config));
   app.enableShutdownHooks();

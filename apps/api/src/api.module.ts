@@ -7,6 +7,8 @@ import { UsageController } from './generations/usage.controller';
 import { RoomBusService } from './rooms/room-bus.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { OpenApiController } from './openapi/openapi.controller';
+import { BatchesController } from './batches/batches.controller';
+import { BatchesService } from './batches/batches.service';
 import { CoreModule, GenerationsQueueModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ChatCompletionsController } from './chat/chat-completions.controller';
 import { HttpErrorFilter } from './common/http-exception.filter';
@@ -24,7 +26,7 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger, 'api'), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, MetricsController, OpenApiController],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, MetricsController, OpenApiController, BatchesController],
       providers: [
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -34,6 +36,7 @@ export class ApiModule {
         RoomBusService,
         GenerationsGateway,
         DrainService,
+        BatchesService,
       ],
     };
   }

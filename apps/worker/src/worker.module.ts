@@ -3,6 +3,7 @@ import { CoreModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ProviderRegistry } from '@tokenwire/providers';
 import { CancelListenerService } from './control/cancel-listener.service';
 import { GenerationRunnerService } from './generations/generation-runner.service';
+import { BatchItemRunnerService } from './batches/batch-item-runner.service';
 import { GenerationsProcessor } from './generations/generations.processor';
 import { UpstreamRouterService } from './upstream/upstream-router.service';
 import { MetricsServerService } from './metrics/metrics-server.service';
@@ -18,6 +19,7 @@ export class WorkerModule {
         { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models) },
         UpstreamRouterService,
         GenerationRunnerService,
+        BatchItemRunnerService,
         GenerationsProcessor,
         CancelListenerService,
         MetricsServerService,

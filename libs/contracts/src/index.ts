@@ -9,3 +9,5 @@ export * from './control/control-message.schema';
 export * from './auth/api-key.schema';
 export * from './usage/usage.schema';
 export * from './http/responses.schema';
+export * from './batches/batch.schema';
+export * from './chat/chat-mapping';

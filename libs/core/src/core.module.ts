@@ -10,6 +10,7 @@ import { GenerationMetaStore } from './generations/generation-meta.store';
 import { TenantAccounting } from './tenants/tenant-accounting';
 import { GenerationFinisher } from './generations/generation-finisher';
 import { TokenwireMetrics } from './metrics/metrics';
+import { BatchStore } from './batches/batch-store';
 import { LOGGER } from './logging/logger.tokens';
 import type { Logger } from './logging/logger';
 
@@ -67,12 +68,17 @@ export class CoreModule {
           useFactory: (eventLog: EventLog, accounting: TenantAccounting) => new GenerationFinisher(eventLog, accounting, config, logger),
         },
         {
+          provide: BatchStore,
+          inject: [REDIS_CLIENT, REDIS_KEYS],
+          useFactory: (redis: Redis, keys: RedisKeys) => new BatchStore(redis, keys, config.batches.ttlSeconds),
+        },
+        {
           provide: GenerationMetaStore,
           inject: [REDIS_CLIENT, REDIS_KEYS],
           useFactory: (redis: Redis, keys: RedisKeys) => new GenerationMetaStore(redis, keys, config.generations.ttlSeconds),
         },
       ],
-      exports: [TOKENWIRE_CONFIG, LOGGER, TokenwireMetrics, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore, TenantAccounting, GenerationFinisher],
+      exports: [TOKENWIRE_CONFIG, LOGGER, TokenwireMetrics, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore, TenantAccounting, GenerationFinisher, BatchStore],
     };
   }
 }

@@ -13,3 +13,5 @@ export * from './tenants/tenant-accounting';
 export * from './generations/generation-finisher';
 export * from './metrics/metrics';
 export * from './config/resolve-models';
+export * from './batches/batch-store';
+export * from './batches/feed-batch';

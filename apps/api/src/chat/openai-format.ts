@@ -1,4 +1,4 @@
-import type { ChunkEvent, ErrorEvent, FinishReason, UsageEvent } from '@tokenwire/contracts';
+import { chatCompletionObject, type ChunkEvent, type ErrorEvent, type FinishReason, type UsageEvent } from '@tokenwire/contracts';
 import { openAIErrorBody } from '../common/api-error';
 import type { GenerationSummary } from '../generations/generation-summary';
 
@@ -51,25 +51,7 @@ export class OpenAIChunkFormatter {
 
   /** The non-streaming `chat.completion` object. */
   completion(summary: GenerationSummary) {
-    return {
-      id: this.id,
-      object: 'chat.completion',
-      created: this.created,
-      model: this.model,
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: 'assistant',
-            content: summary.text === '' && summary.toolCalls ? null : summary.text,
-            ...(summary.toolCalls ? { tool_calls: summary.toolCalls } : {}),
-          },
-          finish_reason: summary.finishReason ?? 'stop',
-          logprobs: null,
-        },
-      ],
-      ...(summary.usage ? { usage: openAIUsage(summary.usage) } : {}),
-    };
+    return chatCompletionObject({ id: this.id, model: this.model, created: this.created, ...summary });
   }
 }
 

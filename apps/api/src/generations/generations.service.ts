@@ -9,9 +9,9 @@ import {
   type ChatCompletionRequest,
   type CreateGenerationRequest,
   type GenerationJob,
-  type GenerationParams,
   type RedisKeys,
   type ControlMessage,
+  toGenerationParams,
   type GenerationView,
 } from '@tokenwire/contracts';
 import {
@@ -83,7 +83,7 @@ export class GenerationsService {
       tenantId,
       model: request.model,
       messages: request.messages,
-      params: toParams(request),
+      params: toGenerationParams(request),
       createdAt,
     };
     try {
@@ -173,17 +173,3 @@ export class GenerationsService {
 /** BullMQ's largest priority. */
 const MAX_PRIORITY = 2_097_152;
 
-function toParams(request: CreateGenerationRequest): GenerationParams {
-  const stop = request.stop == null ? undefined : Array.isArray(request.stop) ? request.stop : [request.stop];
-  return {
-    temperature: request.temperature ?? undefined,
-    topP: request.top_p ?? undefined,
-    maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
-    stop,
-    presencePenalty: request.presence_penalty ?? undefined,
-    frequencyPenalty: request.frequency_penalty ?? undefined,
-    seed: request.seed ?? undefined,
-    tools: request.tools,
-    toolChoice: request.tool_choice,
-  };
-}

@@ -14,6 +14,7 @@ import {
   cancelRequestSchema,
   roomRequestSchema,
   socketGenerateRequestSchema,
+  subscribeBatchRequestSchema,
   subscribeRequestSchema,
   type ClientToServerEvents,
   type GatewayError,
@@ -26,6 +27,7 @@ import { ApiKeysService } from '../auth/api-keys.service';
 import { bearerToken } from '../auth/auth.guard';
 import { DEFAULT_TENANT } from '../auth/tenant.decorator';
 import { GenerationsService } from '../generations/generations.service';
+import { BatchesService } from '../batches/batches.service';
 import { RoomBusService, type RoomAddress } from '../rooms/room-bus.service';
 import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
 
@@ -54,6 +56,7 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
     private readonly streams: GenerationStreamService,
     private readonly rooms: RoomBusService,
     private readonly apiKeys: ApiKeysService,
+    private readonly batches: BatchesService,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
@@ -139,6 +142,19 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
       await socket.leave(roomName(room));
       await this.forgetIfEmpty(room);
       return { conversationId };
+    });
+  }
+
+  @SubscribeMessage('subscribe-batch')
+  subscribeBatch(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ batchId: string }>> {
+    return this.answer(async () => {
+      const { batchId } = parseOrThrow(subscribeBatchRequestSchema, body);
+      const { tenantId } = socket.data;
+      await this.batches.require(tenantId, batchId);
+      const stop = new AbortController();
+      socket.once('disconnect', () => stop.abort());
+      void this.batches.watch(tenantId, batchId, (batch) => socket.emit('batch', batch), stop.signal).catch(() => undefined);
+      return { batchId };
     });
   }
 

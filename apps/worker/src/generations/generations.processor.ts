@@ -1,12 +1,13 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GENERATE_JOB, GENERATIONS_QUEUE, generationJobSchema, type GenerationJob, type RedisKeys } from '@tokenwire/contracts';
+import { BATCH_ITEM_JOB, GENERATE_JOB, GENERATIONS_QUEUE, batchItemJobSchema, generationJobSchema, type GenerationJob, type RedisKeys } from '@tokenwire/contracts';
 import { GenerationFinisher, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, redisConnectionOptions, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { GenerationRunnerService, HAND_BACK } from './generation-runner.service';
+import { BatchItemRunnerService } from '../batches/batch-item-runner.service';
 
 /** Job name → handler. A job name without exactly one handler refuses to start. */
-const HANDLED_JOBS = [GENERATE_JOB] as const;
+const HANDLED_JOBS = [GENERATE_JOB, BATCH_ITEM_JOB] as const;
 
 /**
  * The generations queue consumer. It owns its BullMQ Worker (rather than
@@ -19,6 +20,7 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
 
   constructor(
     private readonly runner: GenerationRunnerService,
+    private readonly batchItems: BatchItemRunnerService,
     private readonly finisher: GenerationFinisher,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
@@ -59,6 +61,11 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
   }
 
   private async process(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {
+    if (job.name === BATCH_ITEM_JOB) {
+      const item = batchItemJobSchema.safeParse(job.data);
+      if (!item.success) throw new UnrecoverableError(`job ${job.id} has an invalid payload: ${item.error.message}`);
+      return this.batchItems.run(job, item.data, signal ?? new AbortController().signal);
+    }
     if (job.name !== GENERATE_JOB) throw new UnrecoverableError(`no handler for job name "${job.name}"`);
     const parsed = generationJobSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`job ${job.id} has an invalid payload: ${parsed.error.message}`);
@@ -71,7 +78,7 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
 
   /** A job that failed outside the runner (stalled twice, Redis trouble) still ends with one event. */
   private async onFailed(job: Job | undefined, error: Error): Promise<void> {
-    if (!job?.id) return;
+    if (!job?.id || job.name !== GENERATE_JOB) return; // a batch item records its own failure
     this.logger.error({ jobId: job.id, err: error.message }, 'generation job failed');
     const data = job.data as Partial<GenerationJob>;
     await this.finisher

@@ -8,6 +8,10 @@
  */
 export const GENERATIONS_QUEUE = 'generations';
 export const GENERATE_JOB = 'generate';
+/** One item of a batch; runs on the generations queue at batch priority. */
+export const BATCH_ITEM_JOB = 'batch-item';
+/** BullMQ priority of batch items: after every interactive generation (whose priority is its tenant's backlog). */
+export const BATCH_PRIORITY = 1_000_000;
 
 export interface RedisKeys {
   /** Redis Stream: the event log of one generation (entry id = `<seq>-0`). */
@@ -42,6 +46,14 @@ export interface RedisKeys {
   roomChannel(tenantId: string, conversationId: string): string;
   /** Sorted set: leases on a model's upstream slots (member: generation id, score: expiry). */
   modelLeases(model: string): string;
+  /** Hash: a batch's state and counters. Batch keys share the hash tag `{batch:<id>}`. */
+  batch(batchId: string): string;
+  /** Hash: index → input line JSON. */
+  batchItems(batchId: string): string;
+  /** List: indexes not yet enqueued. */
+  batchPending(batchId: string): string;
+  /** Hash: index → output line JSON (successes and failures). */
+  batchResults(batchId: string): string;
   /** Prefix handed to BullMQ for its own keys. */
   bullPrefix(): string;
 }
@@ -65,6 +77,10 @@ export function redisKeys(prefix: string): RedisKeys {
     roomGeneration: (tenant, conversation) => `${prefix}:room:{${tenant}}:${conversation}:generation`,
     roomChannel: (tenant, conversation) => `${prefix}:room:{${tenant}}:${conversation}:live`,
     modelLeases: (model) => `${prefix}:model:{${model}}:leases`,
+    batch: (id) => `${prefix}:{batch:${id}}`,
+    batchItems: (id) => `${prefix}:{batch:${id}}:items`,
+    batchPending: (id) => `${prefix}:{batch:${id}}:pending`,
+    batchResults: (id) => `${prefix}:{batch:${id}}:results`,
     bullPrefix: () => `${prefix}:bull`,
   };
 }

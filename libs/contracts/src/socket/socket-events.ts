@@ -8,6 +8,7 @@ import type {
   UsageEvent,
 } from '../stream/stream-event.schema';
 import type { GatewayError } from '../errors/error.schema';
+import type { Batch } from '../batches/batch.schema';
 
 /** Socket.IO namespace of the generation stream. */
 export const GENERATIONS_NAMESPACE = '/v1/stream';
@@ -23,6 +24,8 @@ export interface ClientToServerEvents {
   /** Joins a conversation room of the caller's tenant; a running generation there is replayed, then live. */
   join: (request: RoomRequest, ack: Ack<{ conversationId: string; jobId?: string }>) => void;
   leave: (request: RoomRequest, ack: Ack<{ conversationId: string }>) => void;
+  /** Progress of a batch: `batch` events until it is completed or cancelled. */
+  'subscribe-batch': (request: { batchId: string }, ack: Ack<{ batchId: string }>) => void;
 }
 
 /** Announced to a room's members when a generation starts there (they are subscribed to it). */
@@ -33,6 +36,7 @@ export interface RoomGenerationEvent {
 
 export interface ServerToClientEvents {
   generation: (event: RoomGenerationEvent) => void;
+  batch: (event: Batch) => void;
   chunk: (event: ChunkEvent) => void;
   usage: (event: UsageEvent) => void;
   done: (event: DoneEvent) => void;

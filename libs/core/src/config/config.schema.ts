@@ -126,6 +126,20 @@ export const tokenwireConfigSchema = z.object({
   limits: limitsSchema.prefault({}),
   /** Per-tenant overrides of `limits`, by tenant id. */
   tenants: z.record(z.string(), z.object({ limits: limitsSchema.partial().default({}) })).default({}),
+  batches: z
+    .object({
+      /** Items of one batch running at once (the rest wait in Redis, not in the queue). */
+      concurrency: positiveInt.default(32),
+      /** Largest batch. */
+      maxItems: positiveInt.default(50_000),
+      /** Largest batch upload (bytes, or a size like `50mb`). */
+      bodyLimit: z.string().default('50mb'),
+      /** How long a batch's input and results stay in Redis. */
+      ttlSeconds: positiveInt.default(86_400),
+      /** Attempts per item (upstream failures before its first token are retried inside each attempt too). */
+      itemAttempts: positiveInt.default(3),
+    })
+    .prefault({}),
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -201,6 +215,10 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_GENERATION_TTL_SECONDS: ['generations', 'ttlSeconds'],
   TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
   LOG_LEVEL: ['log', 'level'],
+  TOKENWIRE_BATCH_CONCURRENCY: ['batches', 'concurrency'],
+  TOKENWIRE_BATCH_MAX_ITEMS: ['batches', 'maxItems'],
+  TOKENWIRE_BATCH_BODY_LIMIT: ['batches', 'bodyLimit'],
+  TOKENWIRE_BATCH_TTL_SECONDS: ['batches', 'ttlSeconds'],
   OLLAMA_DISCOVER_URLS: ['ollama', 'discover'],
   TOKENWIRE_AUTH_ENABLED: ['auth', 'enabled'],
   TOKENWIRE_ADMIN_TOKEN: ['auth', 'adminToken'],

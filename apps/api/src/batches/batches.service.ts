@@ -1,0 +1,99 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { GENERATIONS_QUEUE, batchInputLineSchema, type Batch, type BatchInputLine } from '@tokenwire/contracts';
+import { BatchStore, LOGGER, TOKENWIRE_CONFIG, feedBatch, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { ApiError } from '../common/api-error';
+
+/** Validates, stores and feeds batches; checks ownership on every id. */
+@Injectable()
+export class BatchesService {
+  private readonly modelNames: Set<string>;
+
+  constructor(
+    private readonly store: BatchStore,
+    @InjectQueue(GENERATIONS_QUEUE) private readonly queue: Queue,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.modelNames = new Set(config.models.map((m) => m.name));
+  }
+
+  /** Parses an upload: a JSON array of lines, or JSONL text. Errors name the line (1-based) and the field. */
+  parse(body: unknown): BatchInputLine[] {
+    let raw: unknown[];
+    if (Array.isArray(body)) raw = body;
+    else if (typeof body === 'string') {
+      raw = [];
+      body.split('\n').forEach((text, i) => {
+        if (!text.trim()) return;
+        try {
+          raw.push(JSON.parse(text));
+        } catch {
+          throw new ApiError(400, 'invalid_request', `line ${i + 1}: not valid JSON`);
+        }
+      });
+    } else throw new ApiError(400, 'invalid_request', 'send JSONL (content-type application/jsonl) or a JSON array of batch lines');
+    if (raw.length === 0) throw new ApiError(400, 'invalid_request', 'the batch is empty');
+    if (raw.length > this.config.batches.maxItems) throw new ApiError(400, 'invalid_request', `at most ${this.config.batches.maxItems} lines per batch`);
+    const seen = new Set<string>();
+    return raw.map((value, i) => {
+      const parsed = batchInputLineSchema.safeParse(value);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new ApiError(400, 'invalid_request', `line ${i + 1}: ${issue.path.join('.') || '(line)'}: ${z.prettifyError(parsed.error).split('\n')[0]?.replace(/^✖ /, '') ?? issue.message}`);
+      }
+      if (seen.has(parsed.data.custom_id)) throw new ApiError(400, 'invalid_request', `line ${i + 1}: custom_id "${parsed.data.custom_id}" is used twice`);
+      seen.add(parsed.data.custom_id);
+      if (!this.modelNames.has(parsed.data.body.model)) throw new ApiError(400, 'model_not_found', `line ${i + 1}: the model '${parsed.data.body.model}' does not exist`);
+      return parsed.data;
+    });
+  }
+
+  async create(tenantId: string, lines: BatchInputLine[]): Promise<Batch> {
+    const id = `batch_${randomUUID().replaceAll('-', '')}`;
+    await this.store.create(id, tenantId, lines);
+    await feedBatch(this.store, this.queue, id, tenantId, this.config.batches.concurrency, this.config.batches.itemAttempts);
+    this.logger.info({ batchId: id, tenantId, items: lines.length }, 'batch created');
+    return this.require(tenantId, id);
+  }
+
+  async require(tenantId: string, id: string): Promise<Batch> {
+    const batch = await this.store.get(id, tenantId);
+    if (!batch) throw new ApiError(404, 'not_found', `no batch with id '${id}'`, 'id');
+    const { tenantId: _owner, ...view } = batch;
+    return view;
+  }
+
+  async cancel(tenantId: string, id: string): Promise<Batch> {
+    await this.require(tenantId, id);
+    const cancelled = await this.store.cancel(id);
+    if (cancelled === undefined) throw new ApiError(409, 'conflict', `batch '${id}' has already ended`, 'id');
+    this.logger.info({ batchId: id, cancelled }, 'batch cancelled');
+    return this.require(tenantId, id);
+  }
+
+  results(id: string, total: number, which: 'output' | 'errors'): AsyncGenerator<string> {
+    return this.store.results(id, total, which);
+  }
+
+  /** Calls `onProgress` whenever the counts change (polling Redis), until the batch ends or `signal` aborts. */
+  async watch(tenantId: string, id: string, onProgress: (batch: Batch) => void, signal: AbortSignal): Promise<void> {
+    let last = '';
+    while (!signal.aborted) {
+      const batch = await this.require(tenantId, id);
+      const key = JSON.stringify(batch);
+      if (key !== last) {
+        last = key;
+        onProgress(batch);
+      }
+      if (batch.status === 'completed' || batch.status === 'cancelled') return;
+      await new Promise((resolve) => setTimeout(resolve, PROGRESS_POLL_MS));
+    }
+  }
+}
+
+/** Progress is read from Redis at this interval (counts change at most this often on the wire). */
+const PROGRESS_POLL_MS = 250;

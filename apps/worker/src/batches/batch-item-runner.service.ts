@@ -1,0 +1,87 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Queue, type Job } from 'bullmq';
+import { GENERATIONS_QUEUE, chatCompletionObject, toGenerationParams, type BatchItemJob, type BatchOutputLine, type RedisKeys } from '@tokenwire/contracts';
+import {
+  BatchStore,
+  LOGGER,
+  REDIS_KEYS,
+  TOKENWIRE_CONFIG,
+  TenantAccounting,
+  feedBatch,
+  limitsFor,
+  redisConnectionOptions,
+  type Logger,
+  type TokenwireConfig,
+} from '@tokenwire/core';
+import { UpstreamError, type ProviderUsage } from '@tokenwire/providers';
+import { UpstreamRouterService } from '../upstream/upstream-router.service';
+
+/**
+ * Runs one batch item: the request through the same upstream router as interactive
+ * generations (retries, fallback, breaker, stall), the whole reply collected, the
+ * result recorded once, then the batch's next item enqueued.
+ */
+@Injectable()
+export class BatchItemRunnerService implements OnApplicationShutdown {
+  private readonly queue: Queue;
+
+  constructor(
+    private readonly router: UpstreamRouterService,
+    private readonly store: BatchStore,
+    private readonly accounting: TenantAccounting,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
+    @Inject(REDIS_KEYS) keys: RedisKeys,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.queue = new Queue(GENERATIONS_QUEUE, { connection: { ...redisConnectionOptions(config.redis), maxRetriesPerRequest: null }, prefix: keys.bullPrefix() });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.queue.close();
+  }
+
+  async run(job: Job, item: BatchItemJob, signal: AbortSignal): Promise<void> {
+    const { batchId, index, tenantId } = item;
+    const log = this.logger.child({ jobId: job.id, batchId, index, tenantId });
+    const line = await this.store.item(batchId, index);
+    if (!line) return; // the batch expired
+    const { body } = line;
+    let text = '';
+    let usage: ProviderUsage | undefined;
+    let finishReason = 'stop';
+    let outcome: BatchOutputLine;
+    try {
+      const stream = this.router.stream(body.model, { messages: body.messages, params: toGenerationParams(body) }, signal, log, String(job.id));
+      for await (const chunk of stream) {
+        if (chunk.type === 'text-delta') text += chunk.text;
+        else if (chunk.type === 'usage') usage = { ...usage, ...chunk.usage };
+        else if (chunk.type === 'finish') finishReason = chunk.reason;
+      }
+      const counted = { promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 };
+      outcome = {
+        id: `batch_req_${index}`,
+        custom_id: line.custom_id,
+        response: {
+          status_code: 200,
+          body: chatCompletionObject({ id: `chatcmpl-${batchId}-${index}`, model: body.model, created: Math.floor(Date.now() / 1000), text, finishReason, usage: counted }),
+        },
+        error: null,
+      };
+      if (await this.store.record(batchId, index, outcome)) {
+        await this.accounting.recordFinished(tenantId, String(job.id), body.model, counted, limitsFor(this.config, tenantId).tokensPerMinute);
+      }
+    } catch (error) {
+      if (signal.aborted) throw error; // shutdown or cancel: BullMQ decides (hand-back re-runs it)
+      const attemptsLeft = (job.opts.attempts ?? 1) - job.attemptsMade - 1;
+      if (error instanceof UpstreamError && error.retryable && attemptsLeft > 0) {
+        log.warn({ code: error.code, attemptsLeft }, 'batch item failed; the queue retries it');
+        throw error;
+      }
+      const code = error instanceof UpstreamError ? error.code : 'internal_error';
+      if (!(error instanceof UpstreamError)) log.error({ err: error }, 'batch item failed');
+      outcome = { id: `batch_req_${index}`, custom_id: line.custom_id, response: null, error: { code, message: (error as Error).message } };
+      await this.store.record(batchId, index, outcome);
+    }
+    await feedBatch(this.store, this.queue, batchId, tenantId, 1, this.config.batches.itemAttempts);
+  }
+}
