@@ -82,6 +82,25 @@ describe('OpenAPI document', () => {
     check('/v1/chat/completions', 'post', unknown.status, unknown.body);
   });
 
+  it('batch routes answer as documented', async () => {
+    const line = { custom_id: 'doc-1', body: { model: 'demo', messages: [{ role: 'user', content: 'x' }] } };
+    const created = await call('POST', '/v1/batches', [line]);
+    check('/v1/batches', 'post', created.status, created.body);
+    const id = (created.body as { id: string }).id;
+    let batch = created;
+    for (let i = 0; i < 100 && (batch.body as { status: string }).status !== 'completed'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      batch = await call('GET', `/v1/batches/${id}`);
+    }
+    check('/v1/batches/{id}', 'get', batch.status, batch.body);
+    const output = await fetch(`${gateway.url}/v1/batches/${id}/output`, { headers: { authorization: `Bearer ${key}` } });
+    for (const text of (await output.text()).split('\n').filter(Boolean)) check('/v1/batches/{id}/output', 'get', 200, JSON.parse(text), 'application/jsonl');
+    const ended = await call('POST', `/v1/batches/${id}/cancel`);
+    check('/v1/batches/{id}/cancel', 'post', ended.status, ended.body);
+    const invalid = await call('POST', '/v1/batches', [{ custom_id: 'x' }]);
+    check('/v1/batches', 'post', invalid.status, invalid.body);
+  });
+
   it('tenant and operations routes answer as documented', async () => {
     const usage = await call('GET', '/v1/usage');
     check('/v1/usage', 'get', usage.status, usage.body);

@@ -116,3 +116,34 @@ describe('the tokenwire CLI against a running gateway', () => {
     assert.equal((await tokenwire(['chat', '-m', 'demo', 'hi'], { ...env, TOKENWIRE_API_KEY: key })).code, 1, 'the revoked key does not');
   });
 });
+
+describe('tokenwire batch', () => {
+  let gateway: TestGateway;
+  let env: Record<string, string>;
+
+  before(async () => {
+    gateway = await startGateway({ models: [{ name: 'demo', provider: 'demo', options: { tokenDelayMs: 5, tokens: 6 } }] });
+    env = { TOKENWIRE_URL: gateway.url };
+  });
+  after(() => gateway.close());
+
+  it('submit --wait shows progress and exits 0; status and download print the results', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const os = await import('node:os');
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'tokenwire-batch-')), 'in.jsonl');
+    writeFileSync(file, Array.from({ length: 25 }, (_, i) => JSON.stringify({ custom_id: `q${i}`, body: { model: 'demo', messages: [{ role: 'user', content: `q${i}` }] } })).join('\n'));
+    const submitted = await tokenwire(['batch', 'submit', file, '--wait'], env);
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const id = submitted.stdout.trim();
+    assert.match(id, /^batch_/);
+    assert.match(submitted.stderr, /\[#+\] 25\/25 \(0 failed, 0 cancelled\) completed/);
+    const status = await tokenwire(['batch', 'status', id], env);
+    assert.match(status.stdout, /25\/25 .* completed/);
+    const download = await tokenwire(['batch', 'download', id], env);
+    const ids = download.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { custom_id: string }).custom_id);
+    assert.deepEqual(ids, Array.from({ length: 25 }, (_, i) => `q${i}`));
+    const missing = await tokenwire(['batch', 'submit', '/no/such/file.jsonl'], env);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot read \/no\/such\/file\.jsonl/);
+  });
+});

@@ -211,15 +211,20 @@ export class TokenwireClient {
     return this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {};
   }
 
-  /** JSON request to the api; non-2xx becomes a TokenwireError with the gateway's code and message. */
-  async http<T>(method: string, path: string, body?: unknown): Promise<T> {
+  /**
+   * A request to the api: a JSON body (or `raw.body` as is), a JSON answer (or text with `raw.raw`).
+   * Non-2xx becomes a TokenwireError with the gateway's code and message.
+   */
+  async http<T>(method: string, path: string, body?: unknown, raw: { body?: string; contentType?: string; raw?: boolean } = {}): Promise<T> {
+    const payload = raw.body ?? (body === undefined ? undefined : JSON.stringify(body));
+    const contentType = raw.contentType ?? (payload === undefined ? undefined : 'application/json');
     const response = await fetch(`${this.options.baseUrl}${path}`, {
       method,
-      headers: { ...this.authHeader(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { ...this.authHeader(), ...(contentType ? { 'content-type': contentType } : {}) },
+      body: payload,
     });
     if (!response.ok) throw await errorFrom(response);
-    return (await response.json()) as T;
+    return (raw.raw ? await response.text() : await response.json()) as T;
   }
 }
 

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import {
   apiKeyListSchema,
+  batchInputLineSchema,
+  batchOutputLineSchema,
+  batchSchema,
   cancelledGenerationSchema,
   chatCompletionChunkSchema,
   chatCompletionRequestSchema,
@@ -28,10 +31,11 @@ interface Route {
   body?: z.ZodType;
   parameters?: Array<{ name: string; in: 'path' | 'query' | 'header'; description: string; schema?: Record<string, unknown> }>;
   /** Status → JSON schema, or `sse` with the schema of each event's data. */
-  responses: Record<number, { description: string; json?: z.ZodType; sse?: z.ZodType }>;
+  responses: Record<number, { description: string; json?: z.ZodType; sse?: z.ZodType; jsonl?: z.ZodType }>;
 }
 
 const id = { name: 'id', in: 'path' as const, description: 'Generation id', schema: { type: 'string' } };
+const batchId = { name: 'id', in: 'path' as const, description: 'Batch id', schema: { type: 'string' } };
 const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((status) => [status, { description: ERROR_TEXT[status] ?? 'Error', json: errorBodySchema }]));
 const ERROR_TEXT: Record<number, string> = {
@@ -79,6 +83,33 @@ export const ROUTES: Route[] = [
     responses: { 200: { description: 'SSE; `event:` is the type, `data:` the event', sse: streamEventSchema }, ...errors(400, 401, 404) },
   },
   { method: 'delete', path: '/v1/generations/{id}', summary: 'Cancel', tag: 'Generations', parameters: [id], responses: { 202: { description: 'Cancelling', json: cancelledGenerationSchema }, ...errors(401, 404, 409) } },
+  {
+    method: 'post',
+    path: '/v1/batches',
+    summary: 'Submit a batch: JSONL (application/jsonl) or a JSON array of lines',
+    tag: 'Batches',
+    body: z.array(batchInputLineSchema),
+    responses: { 200: { description: 'The batch', json: batchSchema }, ...errors(400, 401, 413) },
+  },
+  { method: 'get', path: '/v1/batches/{id}', summary: 'Status and counts', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'The batch', json: batchSchema }, ...errors(401, 404) } },
+  { method: 'post', path: '/v1/batches/{id}/cancel', summary: 'Cancel the items not yet started', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'The batch', json: batchSchema }, ...errors(401, 404, 409) } },
+  {
+    method: 'get',
+    path: '/v1/batches/{id}/output',
+    summary: 'Successful results as JSONL (application/jsonl), in input order; the schema is that of one line',
+    tag: 'Batches',
+    parameters: [batchId],
+    responses: { 200: { description: 'JSONL', jsonl: batchOutputLineSchema }, ...errors(401, 404) },
+  },
+  {
+    method: 'get',
+    path: '/v1/batches/{id}/errors',
+    summary: 'Failed items as JSONL, in input order',
+    tag: 'Batches',
+    parameters: [batchId],
+    responses: { 200: { description: 'JSONL', jsonl: batchOutputLineSchema }, ...errors(401, 404) },
+  },
+  { method: 'get', path: '/v1/batches/{id}/events', summary: 'SSE `event: progress` until the batch ends', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'SSE of the batch object', sse: batchSchema }, ...errors(401, 404) } },
   { method: 'get', path: '/v1/usage', summary: 'The calling tenant\u2019s usage per model', tag: 'Tenants', responses: { 200: { description: 'Usage', json: usageReportSchema }, ...errors(401) } },
   {
     method: 'post',
@@ -127,6 +158,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       if (response.json) content['application/json'] = { schema: jsonSchema(response.json, 'output') };
       // OpenAPI has no event-stream schema: the schema is that of each event's `data:`.
       if (response.sse) content['text/event-stream'] = { schema: jsonSchema(response.sse, 'output') };
+      if (response.jsonl) content['application/jsonl'] = { schema: jsonSchema(response.jsonl, 'output') };
       responses[status] = { description: response.description, content };
     }
     (paths[route.path] ??= {})[route.method] = {

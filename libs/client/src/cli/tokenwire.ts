@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { TokenwireClient, TokenwireError } from '../tokenwire-client';
+import { BATCH_HELP, batchCommand } from './batch';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
@@ -13,6 +14,7 @@ const GLOBAL_HELP = `tokenwire — talk to a Tokenwire gateway
 Usage:
   tokenwire chat -m MODEL [options] "prompt"     stream a reply to stdout (Ctrl-C cancels it upstream)
   tokenwire keys create|list|revoke [options]      manage API keys
+  tokenwire batch submit|status|download [options] batch generation
   tokenwire <command> --help                       help for one command
 
 Environment:
@@ -53,6 +55,7 @@ export async function main(argv: string[], io = { out: process.stdout, err: proc
     }
     if (command === 'chat') return await chat(rest, io);
     if (command === 'keys') return await keys(rest, io);
+    if (command === 'batch') return await batch(rest, io);
     throw new UsageError(`unknown command "${command}"`);
   } catch (error) {
     if (error instanceof UsageError) {
@@ -139,6 +142,16 @@ async function chat(args: string[], io: { out: NodeJS.WritableStream; err: NodeJ
   } finally {
     client.close();
   }
+}
+
+async function batch(args: string[], io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream }): Promise<number> {
+  const { values, positionals } = parse(args, { wait: { type: 'boolean' }, errors: { type: 'boolean' } });
+  if (values.help || positionals.length === 0) {
+    io.out.write(BATCH_HELP);
+    return values.help ? EXIT.ok : EXIT.usage;
+  }
+  const [action, target] = positionals;
+  return batchCommand(action, target, { wait: values.wait === true, errors: values.errors === true }, clientFrom(values), io, (message) => new UsageError(message));
 }
 
 async function keys(args: string[], io: { out: NodeJS.WritableStream; err: NodeJS.WritableStream }): Promise<number> {
