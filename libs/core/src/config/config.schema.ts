@@ -129,7 +129,7 @@ export const tokenwireConfigSchema = z.object({
   batches: z
     .object({
       /** Items of one batch running at once (the rest wait in Redis, not in the queue). */
-      concurrency: positiveInt.default(32),
+      concurrency: positiveInt.default(8),
       /** Largest batch. */
       maxItems: positiveInt.default(50_000),
       /** Largest batch upload (bytes, or a size like `50mb`). */
