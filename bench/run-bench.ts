@@ -58,6 +58,13 @@ function peakRssMb(pid: number): number {
     return NaN;
   }
 }
+/** CPU seconds all processes on the machine used so far (from /proc/stat; idle and iowait excluded). */
+function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal
+  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) / 100;
+}
+
 /** Resets the peak RSS (VmHWM) to the current RSS, so each row reports its own peak. */
 function resetPeakRss(pid: number): void {
   try {
@@ -203,6 +210,8 @@ interface LoadRun {
   /** Peak RSS (MB) of each process during the load (since its reset). */
   rss: Record<string, number>;
   cancels: StreamResult[];
+  /** CPU used by every other process on the machine during the load, % of one core. */
+  otherPct: number;
   stages?: { queueWaitMs: number; upstreamTtftMs: number; totalTtftMs: number };
 }
 
@@ -232,6 +241,7 @@ async function runLoad(task: LoadTask, procs: number, watched: Proc[], options: 
   const metricsBefore = options.metricsUrl ? await (await fetch(options.metricsUrl)).text() : '';
   for (const proc of watched) resetPeakRss(proc.pid);
   const cpuBefore = watched.map((p) => cpuSeconds(p.pid));
+  const machineBefore = machineBusySeconds();
   for (const { child } of loads) child.send({ type: 'start' });
   cancel?.child.send({ type: 'start' });
   const replies = await Promise.all(loads.map((l) => l.reply));
@@ -243,13 +253,19 @@ async function runLoad(task: LoadTask, procs: number, watched: Proc[], options: 
   });
   cpu.load = replies.reduce((sum, r) => sum + r.cpuSeconds, 0);
   rss.load = Math.max(...replies.map((r) => r.maxRssMb));
-  const cancels = cancel ? (await cancel.reply).results : [];
+  const cancelReply = cancel ? await cancel.reply : undefined;
+  const cancels = cancelReply?.results ?? [];
+  const ours = Object.values(cpu).reduce((a, b) => a + b, 0) + (cancelReply?.cpuSeconds ?? 0);
+  const wallMs = Math.max(...replies.map((r) => r.endedAt)) - Math.min(...replies.map((r) => r.startedAt));
+  // Everything else on the machine (other people's work, the kernel, this orchestrator), as % of one core.
+  const otherPct = ((machineBusySeconds() - machineBefore - ours) / (wallMs / 1000)) * 100;
   const run: LoadRun = {
     results: replies.flatMap((r) => r.results),
-    wallMs: Math.max(...replies.map((r) => r.endedAt)) - Math.min(...replies.map((r) => r.startedAt)),
+    wallMs,
     cpu,
     rss,
     cancels,
+    otherPct,
   };
   if (options.metricsUrl) {
     const after = await (await fetch(options.metricsUrl)).text();
@@ -282,6 +298,7 @@ interface Row {
   cancelFailed: number;
   stages?: LoadRun['stages'];
   wallMs: number;
+  otherPct: number;
 }
 
 function toRow(mode: Row['mode'], concurrency: number, run: LoadRun): Row {
@@ -310,6 +327,7 @@ function toRow(mode: Row['mode'], concurrency: number, run: LoadRun): Row {
     cancelFailed: run.cancels.filter((r) => !r.ok).length,
     stages: run.stages,
     wallMs: run.wallMs,
+    otherPct: run.otherPct,
   };
 }
 
@@ -318,6 +336,7 @@ const progress = (label: string, row: Row) =>
     `${label.padEnd(22)} C=${String(row.concurrency).padEnd(5)} ttft p50/p99 ${fmt(row.ttftP50)}/${fmt(row.ttftP99)} gap p99 ${fmt(row.gapP99)} lat p50/p99 ${fmt(row.latencyP50)}/${fmt(row.latencyP99)} ` +
       `tok/s ${Math.round(row.tokensPerSecond)} failed ${row.failed}` +
       (row.cancelMs.length ? ` cancel p50/p99 ${fmt(percentile(row.cancelMs, 50))}/${fmt(percentile(row.cancelMs, 99))}` : '') +
+      ` other ${fmt(row.otherPct, 0)}%` +
       ` cpu ${JSON.stringify(Object.fromEntries(Object.entries(row.cpuPer1k).map(([k, v]) => [k, Number(v.toFixed(3))])))}`,
   );
 
@@ -411,6 +430,7 @@ async function main(): Promise<void> {
     const watched = [...watchedBase, paced.proc];
     for (const proc of watched) resetPeakRss(proc.pid);
     const cpuBefore = watched.map((p) => cpuSeconds(p.pid));
+    const machineBefore = machineBusySeconds();
     const subscribeStart = now();
     for (const { child } of loads) child.send({ type: 'start', jobId: id });
     const replies = await Promise.all(loads.map((l) => l.reply));
@@ -420,8 +440,10 @@ async function main(): Promise<void> {
       cpu: Object.fromEntries(watched.map((p, i) => [p.name, cpuSeconds(p.pid) - cpuBefore[i]!])),
       rss: Object.fromEntries(watched.map((p) => [p.name, peakRssMb(p.pid)])),
       cancels: [],
+      otherPct: 0,
     };
     run.cpu.load = replies.reduce((sum, r) => sum + r.cpuSeconds, 0);
+    run.otherPct = ((machineBusySeconds() - machineBefore - Object.values(run.cpu).reduce((a, b) => a + b, 0)) / (run.wallMs / 1000)) * 100;
     run.rss.load = Math.max(...replies.map((r) => r.maxRssMb));
     const subscribedAt = Math.max(...run.results.map((r) => r.subscribedAt ?? NaN));
     fanout = { ...toRow('fanout', sockets, run), subscribedMs: subscribedAt - subscribeStart };
@@ -513,10 +535,10 @@ function report(
     '',
     '## CPU and memory per row',
     '',
-    `CPU seconds per 1,000 delivered tokens and peak RSS (MB), per process.${haveRedis ? '' : ' (Redis was not found in /proc: its columns are empty.)'}`,
+    `CPU seconds per 1,000 delivered tokens and peak RSS (MB), per process. "Other processes": CPU that everything else on the machine (other people's work, the kernel, the orchestrator) used during the row, from /proc/stat; high values mean the row was disturbed.${haveRedis ? '' : ' (Redis was not found in /proc: its columns are empty.)'}`,
     '',
-    '| path | C | api CPU | worker CPU | Redis CPU | gateway total (api+worker+Redis) | upstream CPU | load gen CPU | api RSS | worker RSS | Redis RSS | upstream RSS | load gen RSS |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| path | C | api CPU | worker CPU | Redis CPU | gateway total (api+worker+Redis) | upstream CPU | load gen CPU | other processes, % of a core | api RSS | worker RSS | Redis RSS | upstream RSS | load gen RSS |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const row of [...rows, ...(fanout ? [fanout] : []), ...throughput]) {
     const up = row.cpuPer1k.upstream ?? row.cpuPer1k['upstream-fast'];
@@ -524,7 +546,7 @@ function report(
     const gw = (row.cpuPer1k.api ?? NaN) + (row.cpuPer1k.worker ?? NaN) + (row.cpuPer1k.redis ?? 0);
     const label = throughput.includes(row) ? `max throughput, ${NAMES[row.mode]}` : NAMES[row.mode];
     L.push(
-      `| ${label} | ${row.concurrency} | ${cpu(row, 'api')} | ${cpu(row, 'worker')} | ${cpu(row, 'redis')} | ${fmt(gw, 3)} | ${fmt(up ?? NaN, 3)} | ${cpu(row, 'load')} | ` +
+      `| ${label} | ${row.concurrency} | ${cpu(row, 'api')} | ${cpu(row, 'worker')} | ${cpu(row, 'redis')} | ${fmt(gw, 3)} | ${fmt(up ?? NaN, 3)} | ${cpu(row, 'load')} | ${fmt(row.otherPct, 0)} | ` +
         `${row.rss.api ?? '—'} | ${row.rss.worker ?? '—'} | ${row.rss.redis ?? '—'} | ${upRss ?? '—'} | ${row.rss.load ?? '—'} |`,
     );
   }
