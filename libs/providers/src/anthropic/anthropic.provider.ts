@@ -1,8 +1,7 @@
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
 import { contentText } from '../internal/content';
-import { postForStream, readText } from '../internal/http';
+import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderFinishReason, type ProviderRequest, type StreamOptions } from '../provider';
 import { anthropicEventSchema } from './anthropic-api';
 
@@ -48,72 +47,45 @@ export class AnthropicProvider implements LanguageModelProvider {
     const headers = { 'anthropic-version': this.options.anthropicVersion, ...(this.options.apiKey ? { 'x-api-key': this.options.apiKey } : {}) };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/v1/messages`, body, headers, signal);
 
-    const pending: ProviderChunk[] = [];
-    let failure: Error | undefined;
-    let stopped = false;
     let promptTokens: number | undefined;
     let completionTokens: number | undefined;
     let finish: ProviderFinishReason = 'stop';
     let rawFinish: string | undefined;
     const toolIndex = new Map<number, number>(); // content block index → tool call index
-    const parser = createParser({
-      onEvent: (message: EventSourceMessage) => {
-        if (failure || stopped) return;
-        let json: unknown;
-        try {
-          json = JSON.parse(message.data);
-        } catch (cause) {
-          failure = new UpstreamProtocolError(`malformed SSE frame: ${message.data.slice(0, 200)}`, { cause });
+    for await (const message of sseMessages(stream, signal)) {
+      const parsed = anthropicEventSchema.safeParse(parseJsonFrame(message.data));
+      if (!parsed.success) throw new UpstreamProtocolError(`unexpected event: ${message.data.slice(0, 200)}`);
+      const event = parsed.data;
+      switch (event.type) {
+        case 'message_start':
+          promptTokens = event.message.usage?.input_tokens;
+          completionTokens = event.message.usage?.output_tokens;
+          break;
+        case 'content_block_start':
+          if (event.content_block.type === 'tool_use') {
+            const index = toolIndex.size;
+            toolIndex.set(event.index, index);
+            yield { type: 'tool-call-delta', index, id: event.content_block.id, name: event.content_block.name };
+          }
+          break;
+        case 'content_block_delta':
+          if (event.delta.type === 'text_delta') yield { type: 'text-delta', text: event.delta.text };
+          else if (event.delta.type === 'input_json_delta') yield { type: 'tool-call-delta', index: toolIndex.get(event.index) ?? 0, arguments: event.delta.partial_json };
+          break;
+        case 'message_delta':
+          if (event.delta.stop_reason) {
+            rawFinish = event.delta.stop_reason;
+            finish = STOP_REASONS[event.delta.stop_reason] ?? 'stop';
+          }
+          completionTokens = event.usage?.output_tokens ?? completionTokens;
+          promptTokens = event.usage?.input_tokens ?? promptTokens;
+          break;
+        case 'message_stop':
+          yield { type: 'usage', usage: { promptTokens, completionTokens } };
+          yield { type: 'finish', reason: finish, raw: rawFinish };
           return;
-        }
-        const parsed = anthropicEventSchema.safeParse(json);
-        if (!parsed.success) {
-          failure = new UpstreamProtocolError(`unexpected event: ${message.data.slice(0, 200)}`);
-          return;
-        }
-        const event = parsed.data;
-        switch (event.type) {
-          case 'message_start':
-            promptTokens = event.message.usage?.input_tokens;
-            completionTokens = event.message.usage?.output_tokens;
-            break;
-          case 'content_block_start':
-            if (event.content_block.type === 'tool_use') {
-              const index = toolIndex.size;
-              toolIndex.set(event.index, index);
-              pending.push({ type: 'tool-call-delta', index, id: event.content_block.id, name: event.content_block.name });
-            }
-            break;
-          case 'content_block_delta':
-            if (event.delta.type === 'text_delta') pending.push({ type: 'text-delta', text: event.delta.text });
-            else if (event.delta.type === 'input_json_delta') pending.push({ type: 'tool-call-delta', index: toolIndex.get(event.index) ?? 0, arguments: event.delta.partial_json });
-            break;
-          case 'message_delta':
-            if (event.delta.stop_reason) {
-              rawFinish = event.delta.stop_reason;
-              finish = STOP_REASONS[event.delta.stop_reason] ?? 'stop';
-            }
-            completionTokens = event.usage?.output_tokens ?? completionTokens;
-            promptTokens = event.usage?.input_tokens ?? promptTokens;
-            break;
-          case 'message_stop':
-            stopped = true;
-            break;
-          case 'error':
-            failure = new UpstreamReportedError(`${event.error.type}: ${event.error.message}`);
-            break;
-        }
-      },
-    });
-    for await (const text of readText(stream, signal)) {
-      parser.feed(text);
-      yield* pending;
-      pending.length = 0;
-      if (failure) throw failure;
-      if (stopped) {
-        yield { type: 'usage', usage: { promptTokens, completionTokens } };
-        yield { type: 'finish', reason: finish, raw: rawFinish };
-        return;
+        case 'error':
+          throw new UpstreamReportedError(`${event.error.type}: ${event.error.message}`);
       }
     }
     throw new UpstreamClosedError('Anthropic closed the stream before message_stop');

@@ -1,3 +1,4 @@
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError, UpstreamProtocolError, parseRetryAfter } from '../errors';
 
 /**
@@ -49,4 +50,23 @@ export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<stri
     for (const line of parts) if (line.trim()) yield line;
   }
   if (rest.trim()) yield rest;
+}
+
+/** The SSE messages of a response body, in order, as they arrive (eventsource-parser; any chunk split). */
+export async function* sseMessages(body: ReadableStream<Uint8Array>, signal: AbortSignal): AsyncGenerator<EventSourceMessage> {
+  const arrived: EventSourceMessage[] = [];
+  const parser = createParser({ onEvent: (message) => arrived.push(message) });
+  for await (const text of readText(body, signal)) {
+    parser.feed(text);
+    yield* arrived.splice(0);
+  }
+}
+
+/** A frame's JSON, or UpstreamProtocolError naming what was malformed. */
+export function parseJsonFrame(data: string, what = 'SSE frame'): unknown {
+  try {
+    return JSON.parse(data);
+  } catch (cause) {
+    throw new UpstreamProtocolError(`malformed ${what}: ${data.slice(0, 200)}`, { cause });
+  }
 }

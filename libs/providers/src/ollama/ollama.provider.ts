@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
 import { contentText } from '../internal/content';
-import { lines, postForStream, readText } from '../internal/http';
+import { lines, parseJsonFrame, postForStream, readText } from '../internal/http';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 import { ollamaChatLineSchema, ollamaTagsSchema } from './ollama-api';
 
@@ -35,13 +35,7 @@ export class OllamaProvider implements LanguageModelProvider {
     };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/api/chat`, body, {}, signal);
     for await (const line of lines(readText(stream, signal))) {
-      let json: unknown;
-      try {
-        json = JSON.parse(line);
-      } catch (cause) {
-        throw new UpstreamProtocolError(`malformed NDJSON line: ${line.slice(0, 200)}`, { cause });
-      }
-      const parsed = ollamaChatLineSchema.safeParse(json);
+      const parsed = ollamaChatLineSchema.safeParse(parseJsonFrame(line, 'NDJSON line'));
       if (!parsed.success) throw new UpstreamProtocolError(`unexpected line: ${line.slice(0, 200)}`);
       const data = parsed.data;
       if ('error' in data) throw new UpstreamReportedError(data.error);

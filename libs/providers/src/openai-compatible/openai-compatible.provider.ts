@@ -1,7 +1,6 @@
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
-import { postForStream, readText } from '../internal/http';
+import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
 import {
   PROVIDER_SPEC_VERSION,
   type LanguageModelProvider,
@@ -67,26 +66,9 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
   private async *streamResponses(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/responses`;
     const body = await postForStream(url, { ...responsesRequestBody(request.model, request.messages, request.params), stream: true }, this.headers(), signal);
-    const pending: ProviderChunk[] = [];
-    let failure: unknown;
-    let done = false;
-    const parser = createParser({
-      onEvent: (message: EventSourceMessage) => {
-        if (failure || done) return;
-        try {
-          const mapped = mapResponsesEvent(message.data);
-          pending.push(...mapped.chunks);
-          done = mapped.done;
-        } catch (error) {
-          failure = error;
-        }
-      },
-    });
-    for await (const text of readText(body, signal)) {
-      parser.feed(text);
-      yield* pending;
-      pending.length = 0;
-      if (failure) throw failure;
+    for await (const message of sseMessages(body, signal)) {
+      const { chunks, done } = mapResponsesEvent(message.data);
+      yield* chunks;
       if (done) return;
     }
     throw new UpstreamClosedError('upstream closed the stream before response.completed');
@@ -95,53 +77,24 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
   private async *streamChat(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     const body = await postForStream(url, mapOpenAIRequest(request, this.options.includeUsage), this.headers(), signal);
-
-    const pending: ProviderChunk[] = [];
-    let failure: Error | undefined;
-    let finished = false;
     let sawFinish = false;
-    const parser = createParser({
-      onEvent: (message: EventSourceMessage) => {
-        if (failure || finished) return;
-        if (message.data === '[DONE]') {
-          finished = true;
-          return;
-        }
-        let json: unknown;
-        try {
-          json = JSON.parse(message.data);
-        } catch (cause) {
-          failure = new UpstreamProtocolError(`malformed SSE frame: ${message.data.slice(0, 200)}`, { cause });
-          return;
-        }
-        // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
-        if (isPlainTextChunk(json)) {
-          const choice = json.choices[0];
-          if (choice?.delta?.content) pending.push({ type: 'text-delta', text: choice.delta.content });
-          return;
-        }
-        const upstreamError = openAIStreamErrorSchema.safeParse(json);
-        if (upstreamError.success) {
-          failure = new UpstreamReportedError(upstreamError.data.error.message ?? JSON.stringify(json));
-          return;
-        }
-        const chunk = openAIChunkSchema.safeParse(json);
-        if (!chunk.success) {
-          failure = new UpstreamProtocolError(`unexpected chunk shape: ${z.prettifyError(chunk.error)}`);
-          return;
-        }
-        for (const part of mapOpenAIChunk(chunk.data)) {
-          if (part.type === 'finish') sawFinish = true;
-          pending.push(part);
-        }
-      },
-    });
-    for await (const text of readText(body, signal)) {
-      parser.feed(text);
-      yield* pending;
-      pending.length = 0;
-      if (failure) throw failure;
-      if (finished) return;
+    for await (const message of sseMessages(body, signal)) {
+      if (message.data === '[DONE]') return;
+      const json = parseJsonFrame(message.data);
+      // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
+      if (isPlainTextChunk(json)) {
+        const content = json.choices[0]?.delta?.content;
+        if (content) yield { type: 'text-delta', text: content };
+        continue;
+      }
+      const upstreamError = openAIStreamErrorSchema.safeParse(json);
+      if (upstreamError.success) throw new UpstreamReportedError(upstreamError.data.error.message ?? JSON.stringify(json));
+      const chunk = openAIChunkSchema.safeParse(json);
+      if (!chunk.success) throw new UpstreamProtocolError(`unexpected chunk shape: ${z.prettifyError(chunk.error)}`);
+      for (const part of mapOpenAIChunk(chunk.data)) {
+        if (part.type === 'finish') sawFinish = true;
+        yield part;
+      }
     }
     if (!sawFinish) throw new UpstreamClosedError('upstream closed the stream without [DONE] or a finish_reason');
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ChatMessage, GenerationParams } from '@tokenwire/contracts';
 import { UpstreamProtocolError, UpstreamReportedError } from '../errors';
 import { contentText } from '../internal/content';
+import { parseJsonFrame } from '../internal/http';
 import type { ProviderChunk } from '../provider';
 
 /** The Responses API events the gateway uses (others, e.g. `response.created`, are ignored). */
@@ -24,13 +25,7 @@ export function responsesRequestBody(model: string, messages: ChatMessage[], par
  * `error` and `response.failed` throw UpstreamReportedError; anything unparseable is UpstreamProtocolError.
  */
 export function mapResponsesEvent(raw: string): { chunks: ProviderChunk[]; done: boolean } {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch (cause) {
-    throw new UpstreamProtocolError(`malformed Responses event: ${raw.slice(0, 200)}`, { cause });
-  }
-  const parsed = responsesEventSchema.safeParse(json);
+  const parsed = responsesEventSchema.safeParse(parseJsonFrame(raw, 'Responses event'));
   if (!parsed.success) throw new UpstreamProtocolError(`unexpected Responses event: ${raw.slice(0, 200)}`);
   const event = parsed.data as Record<string, unknown> & { type: string };
   switch (event.type) {

@@ -1,8 +1,7 @@
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { z } from 'zod';
 import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
 import { chatTranscript } from '../internal/content';
-import { postForStream, readText } from '../internal/http';
+import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 
 export const tgiOptionsSchema = z.object({
@@ -41,43 +40,17 @@ export class TgiProvider implements LanguageModelProvider {
     };
     const headers = { accept: 'text/event-stream', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/generate_stream`, body, headers, signal);
-    const pending: ProviderChunk[] = [];
-    let failure: Error | undefined;
-    let done = false;
-    const parser = createParser({
-      onEvent: (message: EventSourceMessage) => {
-        if (failure || done) return;
-        let json: unknown;
-        try {
-          json = JSON.parse(message.data);
-        } catch (cause) {
-          failure = new UpstreamProtocolError(`malformed SSE frame: ${message.data.slice(0, 200)}`, { cause });
-          return;
-        }
-        const parsed = tgiEventSchema.safeParse(json);
-        if (!parsed.success) {
-          failure = new UpstreamProtocolError(`unexpected TGI event: ${message.data.slice(0, 200)}`);
-          return;
-        }
-        const event = parsed.data;
-        if ('error' in event) {
-          failure = new UpstreamReportedError(event.error_type ? `${event.error_type}: ${event.error}` : event.error);
-          return;
-        }
-        if (!event.token.special && event.token.text) pending.push({ type: 'text-delta', text: event.token.text });
-        if (event.details) {
-          if (event.details.generated_tokens !== undefined) pending.push({ type: 'usage', usage: { completionTokens: event.details.generated_tokens } });
-          pending.push({ type: 'finish', reason: event.details.finish_reason === 'length' ? 'length' : 'stop', raw: event.details.finish_reason });
-          done = true;
-        }
-      },
-    });
-    for await (const text of readText(stream, signal)) {
-      parser.feed(text);
-      yield* pending;
-      pending.length = 0;
-      if (failure) throw failure;
-      if (done) return;
+    for await (const message of sseMessages(stream, signal)) {
+      const parsed = tgiEventSchema.safeParse(parseJsonFrame(message.data));
+      if (!parsed.success) throw new UpstreamProtocolError(`unexpected TGI event: ${message.data.slice(0, 200)}`);
+      const event = parsed.data;
+      if ('error' in event) throw new UpstreamReportedError(event.error_type ? `${event.error_type}: ${event.error}` : event.error);
+      if (!event.token.special && event.token.text) yield { type: 'text-delta', text: event.token.text };
+      if (event.details) {
+        if (event.details.generated_tokens !== undefined) yield { type: 'usage', usage: { completionTokens: event.details.generated_tokens } };
+        yield { type: 'finish', reason: event.details.finish_reason === 'length' ? 'length' : 'stop', raw: event.details.finish_reason };
+        return;
+      }
     }
     throw new UpstreamClosedError('TGI closed the stream before its final event');
   }

@@ -1,7 +1,8 @@
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError, UpstreamReportedError } from '../errors';
 import { contentText } from '../internal/content';
+import { parseJsonFrame } from '../internal/http';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 import { getPath, renderTemplate } from './json-path';
 
@@ -82,13 +83,7 @@ export class WebSocketProvider implements LanguageModelProvider {
     try {
       for (;;) {
         while (queue.length) {
-          const raw = queue.shift()!.toString();
-          let json: unknown;
-          try {
-            json = JSON.parse(raw);
-          } catch (cause) {
-            throw new UpstreamProtocolError(`malformed WebSocket message: ${raw.slice(0, 200)}`, { cause });
-          }
+          const json = parseJsonFrame(queue.shift()!.toString(), 'WebSocket message');
           const error = getPath(json, o.errorPath);
           if (error) throw new UpstreamReportedError(typeof error === 'string' ? error : JSON.stringify(error));
           const token = getPath(json, o.tokenPath);
