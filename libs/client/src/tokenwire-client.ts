@@ -75,7 +75,8 @@ export class TokenwireClient {
       void this.connect()
         .then((socket) => socket.emitWithAck('subscribe', { jobId, afterSeq: stream.lastSeq }))
         .then((ack) => !ack.ok && stream.fail(fromGatewayError(ack.error)))
-        .catch((error: unknown) => stream.fail(error as Error));
+        // A dropped socket resubscribes on reconnect; only a refused connection ends the stream.
+        .catch((error: unknown) => error instanceof TokenwireError && stream.fail(error));
     return stream;
   }
 
@@ -151,7 +152,13 @@ export class TokenwireClient {
       let connectedBefore = false;
       socket.on('connect', () => {
         if (connectedBefore) {
-          for (const stream of this.streams.values()) void socket.emitWithAck('subscribe', { jobId: stream.jobId, afterSeq: stream.lastSeq });
+          // A resubscribe cut short by another disconnect is simply sent again on the next connect.
+          for (const stream of this.streams.values()) {
+            socket
+              .emitWithAck('subscribe', { jobId: stream.jobId, afterSeq: stream.lastSeq })
+              .then((ack) => !ack.ok && ack.error.code === 'not_found' && stream.fail(fromGatewayError(ack.error)))
+              .catch(() => undefined);
+          }
           for (const conversationId of this.rooms.keys()) void this.joinRoom(socket, conversationId).catch(() => undefined);
         }
         connectedBefore = true;

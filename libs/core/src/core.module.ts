@@ -4,7 +4,7 @@ import { redisKeys, type RedisKeys } from '@tokenwire/contracts';
 import { TOKENWIRE_CONFIG } from './config/config.tokens';
 import type { TokenwireConfig } from './config/config.schema';
 import { REDIS_CLIENT, REDIS_KEYS } from './redis/redis.tokens';
-import { redisConnectionOptions } from './redis/redis-options';
+import { createRedisClient } from './redis/redis-client';
 import { EventLog } from './events/event-log';
 import { GenerationMetaStore } from './generations/generation-meta.store';
 import { TenantAccounting } from './tenants/tenant-accounting';
@@ -16,7 +16,7 @@ import type { Logger } from './logging/logger';
 
 /** Logs a connection's errors (ioredis reconnects by itself); without a listener they surface as unhandled. */
 export function watchRedisErrors<T extends Redis>(client: T, logger: Logger): T {
-  const name = client.options.connectionName ?? 'redis';
+  const name = (client.options as { connectionName?: string } | undefined)?.connectionName ?? 'redis';
   client.on('error', (error: Error) => logger.warn({ connection: name, err: error.message }, 'redis connection error'));
   return client;
 }
@@ -48,8 +48,7 @@ export class CoreModule {
         {
           provide: REDIS_CLIENT,
           // Auto-pipelining batches the per-token writes issued in one tick into one round trip.
-          useFactory: () =>
-            watchRedisErrors(new Redis({ ...redisConnectionOptions(config.redis), enableAutoPipelining: true, connectionName: 'tokenwire' }), logger),
+          useFactory: () => watchRedisErrors(createRedisClient(config.redis, { enableAutoPipelining: true, connectionName: 'tokenwire' }), logger),
         },
         RedisShutdown,
         {

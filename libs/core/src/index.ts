@@ -15,3 +15,4 @@ export * from './metrics/metrics';
 export * from './config/resolve-models';
 export * from './batches/batch-store';
 export * from './batches/feed-batch';
+export * from './redis/redis-client';

@@ -26,12 +26,10 @@ export class ApiKeysService {
     const secret = `${KEY_PREFIX}${randomBytes(24).toString('base64url')}`;
     const hash = sha256(secret).toString('hex');
     const info: ApiKeyInfo = { id: `key_${randomBytes(6).toString('hex')}`, tenantId, role, createdAt: Date.now(), ...(name ? { name } : {}) };
-    await this.redis
-      .multi()
-      .hset(this.keys.apiKey(hash), info as unknown as Record<string, string | number>)
-      .hset(this.keys.tenantKeys(tenantId), info.id, hash)
-      .sadd(this.keys.tenants(), tenantId)
-      .exec();
+    // Separate commands, not MULTI: the three keys live on different Cluster slots. The key record comes first.
+    await this.redis.hset(this.keys.apiKey(hash), info as unknown as Record<string, string | number>);
+    await this.redis.hset(this.keys.tenantKeys(tenantId), info.id, hash);
+    await this.redis.sadd(this.keys.tenants(), tenantId);
     return { ...info, key: secret };
   }
 
@@ -53,7 +51,8 @@ export class ApiKeysService {
     for (const tenant of tenants) {
       const hash = await this.redis.hget(this.keys.tenantKeys(tenant), keyId);
       if (!hash) continue;
-      await this.redis.multi().del(this.keys.apiKey(hash)).hdel(this.keys.tenantKeys(tenant), keyId).exec();
+      await this.redis.del(this.keys.apiKey(hash)); // the record first: the key stops working at once
+      await this.redis.hdel(this.keys.tenantKeys(tenant), keyId);
       return true;
     }
     return false;

@@ -9,7 +9,8 @@ import {
   TenantAccounting,
   feedBatch,
   limitsFor,
-  redisConnectionOptions,
+  bullConnection,
+  closeBullConnection,
   type Logger,
   type TokenwireConfig,
 } from '@tokenwire/core';
@@ -24,6 +25,7 @@ import { UpstreamRouterService } from '../upstream/upstream-router.service';
 @Injectable()
 export class BatchItemRunnerService implements OnApplicationShutdown {
   private readonly queue: Queue;
+  private readonly connection: ReturnType<typeof bullConnection>;
 
   constructor(
     private readonly router: UpstreamRouterService,
@@ -33,11 +35,13 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
     @Inject(REDIS_KEYS) keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.queue = new Queue(GENERATIONS_QUEUE, { connection: { ...redisConnectionOptions(config.redis), maxRetriesPerRequest: null }, prefix: keys.bullPrefix() });
+    this.connection = bullConnection(config.redis);
+    this.queue = new Queue(GENERATIONS_QUEUE, { connection: this.connection, prefix: keys.bullPrefix() });
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.queue.close();
+    await closeBullConnection(this.connection);
   }
 
   async run(job: Job, item: BatchItemJob, signal: AbortSignal): Promise<void> {

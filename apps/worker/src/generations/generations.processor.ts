@@ -2,7 +2,7 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BATCH_ITEM_JOB, GENERATE_JOB, GENERATIONS_QUEUE, batchItemJobSchema, generationJobSchema, type GenerationJob, type RedisKeys } from '@tokenwire/contracts';
-import { GenerationFinisher, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, redisConnectionOptions, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { GenerationFinisher, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, bullConnection, closeBullConnection, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { GenerationRunnerService, HAND_BACK } from './generation-runner.service';
 import { BatchItemRunnerService } from '../batches/batch-item-runner.service';
 
@@ -17,6 +17,7 @@ const HANDLED_JOBS = [GENERATE_JOB, BATCH_ITEM_JOB] as const;
 @Injectable()
 export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicationShutdown {
   private worker?: Worker;
+  private connection!: ReturnType<typeof bullConnection>;
 
   constructor(
     private readonly runner: GenerationRunnerService,
@@ -30,8 +31,9 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
   onApplicationBootstrap(): void {
     if (new Set(HANDLED_JOBS).size !== HANDLED_JOBS.length) throw new Error('a job name has more than one handler');
     const { concurrency, lockDurationMs, stalledIntervalMs } = this.config.worker;
+    this.connection = bullConnection(this.config.redis);
     this.worker = new Worker(GENERATIONS_QUEUE, (job, token, signal) => this.process(job, token, signal), {
-      connection: { ...redisConnectionOptions(this.config.redis), maxRetriesPerRequest: null },
+      connection: this.connection,
       prefix: this.keys.bullPrefix(),
       concurrency,
       lockDuration: lockDurationMs,
@@ -53,11 +55,13 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
     if (!worker) return;
     const drained = worker.close().then(() => true);
     const grace = sleep(this.config.worker.shutdownGraceMs, false, { ref: false });
-    if (await Promise.race([drained, grace])) return;
-    // Still running after the grace period: abort them and put them back on the queue for another worker.
-    this.logger.warn('shutdown grace period over; handing running generations back to the queue');
-    worker.cancelAllJobs(HAND_BACK);
-    await drained;
+    if (!(await Promise.race([drained, grace]))) {
+      // Still running after the grace period: abort them and put them back on the queue for another worker.
+      this.logger.warn('shutdown grace period over; handing running generations back to the queue');
+      worker.cancelAllJobs(HAND_BACK);
+      await drained;
+    }
+    await closeBullConnection(this.connection);
   }
 
   private async process(job: Job, token: string | undefined, signal: AbortSignal | undefined): Promise<void> {

@@ -81,6 +81,7 @@ export function redisKeys(prefix: string): RedisKeys {
     batchItems: (id) => `${prefix}:{batch:${id}}:items`,
     batchPending: (id) => `${prefix}:{batch:${id}}:pending`,
     batchResults: (id) => `${prefix}:{batch:${id}}:results`,
-    bullPrefix: () => `${prefix}:bull`,
+    // Hash-tagged: BullMQ's scripts touch many keys of a queue, which Redis Cluster needs on one slot.
+    bullPrefix: () => `{${prefix}}:bull`,
   };
 }

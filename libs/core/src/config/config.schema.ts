@@ -4,6 +4,21 @@ import { z } from 'zod';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 
+/** `host:port,host:port` (env) or a list of {host, port} (YAML). */
+const hostPortList = z.preprocess(
+  (value) =>
+    typeof value === 'string'
+      ? value
+          .split(',')
+          .filter((entry) => entry.trim())
+          .map((entry) => {
+            const [host, port] = entry.trim().split(':');
+            return { host, port };
+          })
+      : value,
+  z.array(z.object({ host: z.string().min(1), port: z.coerce.number({ message: 'expected host:port' }).int().min(1).max(65535) })),
+);
+
 /** Models served when the config names none: the no-network demo, paced and unpaced. */
 export const DEFAULT_MODELS = [
   { name: 'demo', provider: 'demo', options: { tokenDelayMs: 25 } },
@@ -30,24 +45,13 @@ export const tokenwireConfigSchema = z.object({
       /** Prefix of every key, channel and BullMQ queue: lets deployments (and tests) share one Redis. */
       prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('tw'),
       /** Sentinels to ask for the master (`host:port,host:port` in the env); empty: connect to `url` directly. */
-      sentinels: z
-        .preprocess(
-          (value) =>
-            typeof value === 'string'
-              ? value
-                  .split(',')
-                  .filter((entry) => entry.trim())
-                  .map((entry) => {
-                    const [host, port] = entry.trim().split(':');
-                    return { host, port };
-                  })
-              : value,
-          z.array(z.object({ host: z.string().min(1), port: z.coerce.number({ message: 'expected host:port' }).int().min(1).max(65535) })),
-        )
-        .default([]),
+      sentinels: hostPortList.default([]),
+      /** Redis Cluster nodes to start from (`host:port,host:port` in the env); when set, `url` supplies only credentials and TLS. */
+      clusterNodes: hostPortList.default([]),
       /** Master name the sentinels monitor. */
       sentinelName: z.string().min(1).default('mymaster'),
     })
+    .refine((redis) => !(redis.sentinels.length && redis.clusterNodes.length), { message: 'set sentinels or clusterNodes, not both' })
     .prefault({}),
   api: z
     .object({
@@ -192,6 +196,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_REDIS_PREFIX: ['redis', 'prefix'],
   REDIS_SENTINELS: ['redis', 'sentinels'],
   REDIS_SENTINEL_NAME: ['redis', 'sentinelName'],
+  REDIS_CLUSTER_NODES: ['redis', 'clusterNodes'],
   HOST: ['api', 'host'],
   PORT: ['api', 'port'],
   TOKENWIRE_BODY_LIMIT: ['api', 'bodyLimit'],

@@ -1,23 +1,40 @@
 import { BullModule } from '@nestjs/bullmq';
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Inject, Injectable, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis, RedisOptions } from 'ioredis';
 import { GENERATIONS_QUEUE, redisKeys } from '@tokenwire/contracts';
 import type { TokenwireConfig } from '../config/config.schema';
-import { redisConnectionOptions } from '../redis/redis-options';
+import { bullConnection, closeBullConnection } from '../redis/redis-client';
 
-/** The BullMQ connection and the generations queue, registered the same way by api (producer) and worker (consumer). */
+const BULL_CONNECTION = Symbol('BULL_CONNECTION');
+
+/** BullMQ leaves a connection instance it was handed (Cluster) open: close it with the app. */
+@Injectable()
+class BullConnectionCloser implements OnApplicationShutdown {
+  constructor(@Inject(BULL_CONNECTION) private readonly connection: RedisOptions | Redis) {}
+  async onApplicationShutdown(): Promise<void> {
+    await closeBullConnection(this.connection);
+  }
+}
+
+/** The BullMQ connection and the generations queue, as the api (producer) registers them. */
 @Module({})
 export class GenerationsQueueModule {
   static register(config: TokenwireConfig): DynamicModule {
     const ttl = config.generations.ttlSeconds;
+    const connection = bullConnection(config.redis);
     const bullModules = [
       BullModule.forRoot({
-        // BullMQ's blocking connections must retry forever rather than fail a command.
-        connection: { ...redisConnectionOptions(config.redis), maxRetriesPerRequest: null },
+        connection,
         prefix: redisKeys(config.redis.prefix).bullPrefix(),
         defaultJobOptions: { attempts: 1, removeOnComplete: { age: ttl }, removeOnFail: { age: ttl } },
       }),
       BullModule.registerQueue({ name: GENERATIONS_QUEUE }),
     ];
-    return { module: GenerationsQueueModule, imports: bullModules, exports: bullModules };
+    return {
+      module: GenerationsQueueModule,
+      imports: bullModules,
+      providers: [{ provide: BULL_CONNECTION, useValue: connection }, BullConnectionCloser],
+      exports: bullModules,
+    };
   }
 }
