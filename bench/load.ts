@@ -242,11 +242,12 @@ if (process.send) {
       return;
     }
     if (message.jobId) task.jobId = message.jobId;
+    const cpuAtStart = process.cpuUsage();
     const startedAt = now();
     void run(task).then((results) => {
       const endedAt = now();
       for (const socket of sockets) socket.close();
-      const cpu = process.cpuUsage();
+      const cpu = process.cpuUsage(cpuAtStart); // the run only, not start-up or socket connects
       const reply: LoadReply = {
         results,
         startedAt,
