@@ -8,9 +8,11 @@ import {
   LOGGER,
   REDIS_CLIENT,
   REDIS_KEYS,
+  TOKENWIRE_CONFIG,
   TokenwireMetrics,
   type GenerationUsage,
   type Logger,
+  type TokenwireConfig,
 } from '@tokenwire/core';
 import { UpstreamError, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
 import { UpstreamRouterService } from '../upstream/upstream-router.service';
@@ -20,11 +22,21 @@ export const HAND_BACK = 'worker shutting down: handing the job back';
 
 export type RunOutcome = 'ended' | 'handed-back';
 
-/** Writes one generation's events in order without awaiting a Redis round trip per token. */
+/** Appends in flight (written to Redis, not yet acknowledged) before reading more from the upstream. */
+const MAX_IN_FLIGHT = 256;
+
+/**
+ * Writes one generation's events in order without awaiting a Redis round trip per token.
+ * Text deltas are coalesced by `coalesce`: `off`, one event per delta; `turn`, the deltas of
+ * one event-loop turn (one upstream read) become one event; a number, those within that many ms.
+ */
 class GenerationEventWriter {
   private seq: number;
   private last: Promise<unknown> = Promise.resolve();
+  private inFlight = 0;
   private failure: unknown;
+  private text = '';
+  private flushTimer?: NodeJS.Immediate | NodeJS.Timeout;
   /** Set when Redis says the generation already ended: this run no longer owns it. */
   ended = false;
 
@@ -32,35 +44,70 @@ class GenerationEventWriter {
     private readonly eventLog: EventLog,
     private readonly generationId: string,
     lastSeq: number,
+    private readonly coalesce: 'off' | 'turn' | number,
     private readonly onLost: () => void,
   ) {
     this.seq = lastSeq;
   }
 
-  get written(): number {
-    return this.seq;
+  appendText(text: string): void {
+    if (this.coalesce === 'off') {
+      for (const piece of boundedPieces(text)) this.append({ type: 'chunk', delta: piece });
+      return;
+    }
+    this.text += text;
+    if (this.text.length >= MAX_EVENT_TEXT) this.flushText();
+    else if (!this.flushTimer) {
+      this.flushTimer = this.coalesce === 'turn' ? setImmediate(() => this.flushText()) : setTimeout(() => this.flushText(), this.coalesce);
+    }
   }
 
   append(body: StreamEventBody): void {
+    this.flushText(); // keeps order: buffered text goes before any other event
+    this.write(body);
+  }
+
+  /** Resolves at once, or once Redis has caught up when too many appends are in flight (a fast upstream waits). */
+  async backpressure(): Promise<void> {
+    if (this.inFlight > MAX_IN_FLIGHT) await this.last;
+  }
+
+  /** Waits for every append so far; throws the first write failure. */
+  async flush(): Promise<void> {
+    this.flushText();
+    await this.last;
+    if (this.failure) throw this.failure;
+  }
+
+  private flushText(): void {
+    if (this.flushTimer) {
+      clearImmediate(this.flushTimer as NodeJS.Immediate);
+      clearTimeout(this.flushTimer as NodeJS.Timeout);
+      this.flushTimer = undefined;
+    }
+    if (!this.text) return;
+    const text = this.text;
+    this.text = '';
+    for (const piece of boundedPieces(text)) this.write({ type: 'chunk', delta: piece });
+  }
+
+  private write(body: StreamEventBody): void {
     if (this.ended || this.failure) return;
+    this.inFlight++;
     this.last = this.eventLog.append(this.generationId, ++this.seq, body).then(
       (written) => {
+        this.inFlight--;
         if (!written && !this.ended) {
           this.ended = true;
           this.onLost();
         }
       },
       (error: unknown) => {
+        this.inFlight--;
         this.failure ??= error;
         this.onLost();
       },
     );
-  }
-
-  /** Waits for every append so far; throws the first write failure. */
-  async flush(): Promise<void> {
-    await this.last;
-    if (this.failure) throw this.failure;
   }
 }
 
@@ -75,6 +122,7 @@ export class GenerationRunnerService {
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
   ) {}
 
   /**
@@ -96,7 +144,7 @@ export class GenerationRunnerService {
       return 'ended';
     }
     const ownership = new AbortController();
-    const writer = new GenerationEventWriter(this.eventLog, id, lastSeq, () => ownership.abort(new Error('generation ended elsewhere')));
+    const writer = new GenerationEventWriter(this.eventLog, id, lastSeq, this.config.worker.coalesce, () => ownership.abort(new Error('generation ended elsewhere')));
     if (lastSeq > 0) {
       // A recovered job re-runs from the start: clients drop the partial text (see README, "Crash recovery").
       writer.append({ type: 'restarted', fromSeq: lastSeq + 1 });
@@ -128,7 +176,7 @@ export class GenerationRunnerService {
             } else interToken.observe((now - lastTokenAt) / 1000);
             lastTokenAt = now;
             tokenCounter.inc();
-            for (const piece of boundedPieces(part.text)) writer.append({ type: 'chunk', delta: piece });
+            writer.appendText(part.text);
             break;
           }
           case 'tool-call-delta': {
@@ -146,6 +194,7 @@ export class GenerationRunnerService {
             break;
         }
         if (writer.ended) break;
+        await writer.backpressure();
       }
       await writer.flush();
       if (writer.ended) {

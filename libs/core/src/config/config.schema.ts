@@ -89,6 +89,13 @@ export const tokenwireConfigSchema = z.object({
       stalledIntervalMs: positiveInt.default(15_000),
       /** On SIGTERM, how long running generations may take to finish before they are handed back to the queue. */
       shutdownGraceMs: positiveInt.default(25_000),
+      /**
+       * Coalescing of text deltas into events: `off` (one event per upstream delta), `turn` (the deltas
+       * of one upstream read, i.e. one event-loop turn, become one event), or a window in ms.
+       */
+      coalesce: z
+        .union([z.enum(['off', 'turn']), z.coerce.number().int().positive()], { message: 'expected off, turn or a positive number of ms' })
+        .default('turn'),
       /** Port of the worker's Prometheus `/metrics` (0: any free port, logged at start). */
       metricsPort: port.default(9464),
     })
@@ -211,6 +218,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_WORKER_STALLED_INTERVAL_MS: ['worker', 'stalledIntervalMs'],
   TOKENWIRE_WORKER_SHUTDOWN_GRACE_MS: ['worker', 'shutdownGraceMs'],
   WORKER_METRICS_PORT: ['worker', 'metricsPort'],
+  TOKENWIRE_COALESCE: ['worker', 'coalesce'],
   TOKENWIRE_UPSTREAM_STALL_TIMEOUT_MS: ['upstream', 'stallTimeoutMs'],
   TOKENWIRE_UPSTREAM_MAX_ATTEMPTS: ['upstream', 'maxAttempts'],
   TOKENWIRE_UPSTREAM_RETRY_BASE_DELAY_MS: ['upstream', 'retryBaseDelayMs'],
