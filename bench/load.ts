@@ -214,7 +214,9 @@ async function run(task: LoadTask): Promise<StreamResult[]> {
     await sleep(task.cancelStartMs ?? 0);
     const probes: Array<Promise<StreamResult>> = [];
     for (let i = 0; i < task.rounds; i++) {
-      probes.push(cancelProbe(task, `${task.markerPrefix}-${i}`));
+      // A long stream (30 s at 20 ms/token): under a backlogged gateway the first token reaches the client
+      // seconds late, and the cancel must still find the upstream call open.
+      probes.push(cancelProbe(task, `${task.markerPrefix}-${i} tokens=1500`));
       await sleep(task.cancelEveryMs ?? 100);
     }
     return Promise.all(probes);

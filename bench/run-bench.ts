@@ -556,7 +556,7 @@ function report(
     '',
     `Background CPU with no load (${IDLE_MS / 1000} s after warm-up): ${Object.entries(idle)
       .map(([k, v]) => `${k} ${fmt(v)} %`)
-      .join(', ')} of one core. At C = 1 (about 50 tokens/s) this background dominates the CPU per 1k tokens.`,
+      .join(', ')} of one core. At C = 1 (about 50 tokens/s) the CPU per 1k tokens is dominated by the cost of waking each process per token (see bench/README.md), not by this background.`,
     '',
   );
 
@@ -565,7 +565,7 @@ function report(
     L.push(
       '## Cancel latency',
       '',
-      `DELETE /v1/generations/:id (sent after the generation's first token) → the fake upstream sees its socket close. ${CANCEL_PROBES} probes ride along with the OpenAI-route load of each C (one extra stream at a time).`,
+      `DELETE /v1/generations/:id (sent after the generation's first token reached the client) → the fake upstream sees its socket close. ${CANCEL_PROBES} probes (1,500-token streams) ride along with the OpenAI-route load of each C (one extra stream at a time). A failed probe: the upstream finished or no close was seen.`,
       '',
       '| under load C | probes (failed) | p50 ms | p99 ms | max ms |',
       '|---|---|---|---|---|',

@@ -3,7 +3,8 @@
  * - Streams BENCH_TOKENS tokens at BENCH_PACE_MS per token (0: unpaced, in bursts of 64).
  * - Each token's text is the wall-clock time it was written (`<epoch ms>|`), so a
  *   client anywhere on this machine measures delivery latency per token.
- * - A user message containing `delay=<ms>` waits that long before the first token.
+ * - A user message containing `delay=<ms>` waits that long before the first token;
+ *   one containing `tokens=<n>` streams n tokens.
  * - GET /closes/<marker> answers, once the stream whose user message is <marker>
  *   ends, with the time its socket closed early (cancel latency), or 0 if it ran to the end.
  */
@@ -49,7 +50,7 @@ const server = http.createServer((req, res) => {
   req.on('end', () => {
     const body = JSON.parse(raw) as { messages: Array<{ content: string }>; max_tokens?: number };
     const marker = body.messages.at(-1)?.content ?? '';
-    const count = body.max_tokens ?? tokens;
+    const count = Number(/tokens=(\d+)/.exec(marker)?.[1] ?? body.max_tokens ?? tokens);
     const delayMs = Number(/delay=(\d+)/.exec(marker)?.[1] ?? 0);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
     res.socket?.setNoDelay(true);
