@@ -12,7 +12,7 @@
 import http from 'node:http';
 import { io, type Socket } from 'socket.io-client';
 
-export type Mode = 'direct' | 'openai' | 'socket' | 'fanout' | 'cancel';
+export type Mode = 'direct' | 'openai' | 'socket' | 'portkey' | 'fanout' | 'cancel';
 export interface LoadTask {
   mode: Mode;
   /** Base URL: the upstream (direct) or the api. */
@@ -21,6 +21,10 @@ export interface LoadTask {
   concurrency: number;
   /** Rounds run one after another (each round opens `concurrency` streams and waits for all). */
   rounds: number;
+  /** Arrivals of a round: 0 opens every stream at once (a burst); n spreads the opens evenly over n ms. */
+  spreadMs?: number;
+  /** Extra request headers (the Portkey peer is told the upstream in headers). */
+  headers?: Record<string, string>;
   model: string;
   /** Prefix of each stream's marker (its user message), unique across processes. */
   markerPrefix: string;
@@ -52,6 +56,7 @@ export interface LoadReply {
 }
 
 const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 const TOKEN = /(\d+\.\d+)\|/g;
 
@@ -72,9 +77,9 @@ class Recorder {
   }
 }
 
-function post(url: string, body: unknown, onData?: (chunk: string) => void): Promise<{ status: number; text: string }> {
+function post(url: string, body: unknown, onData?: (chunk: string) => void, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve) => {
-    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (response) => {
+    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', ...headers } }, (response) => {
       response.setEncoding('utf8');
       let text = '';
       response.on('data', (chunk: string) => (onData ? onData(chunk) : (text += chunk)));
@@ -99,12 +104,11 @@ function get(url: string, method = 'GET'): Promise<{ status: number; text: strin
   });
 }
 
-/** One OpenAI-style streaming request (straight at the upstream or through the api's chat route). */
-async function httpStream(url: string, model: string, marker: string): Promise<StreamResult> {
+/** One OpenAI-style streaming request (straight at the upstream, through the api's chat route, or through the peer). */
+async function httpStream(task: LoadTask, marker: string): Promise<StreamResult> {
   const recorder = new Recorder();
-  const { status } = await post(`${url}/v1/chat/completions`, { model, stream: true, messages: [{ role: 'user', content: marker }] }, (chunk) =>
-    recorder.record(chunk, now()),
-  );
+  const body = { model: task.model, stream: true, messages: [{ role: 'user', content: marker }] };
+  const { status } = await post(`${task.url}/v1/chat/completions`, body, (chunk) => recorder.record(chunk, now()), task.headers);
   recorder.result.ok = status === 200 && recorder.result.tokens > 0;
   return recorder.result;
 }
@@ -210,7 +214,6 @@ async function run(task: LoadTask): Promise<StreamResult[]> {
   const results: StreamResult[] = [];
   if (task.mode === 'fanout') return Promise.all(sockets.map((socket) => fanoutStream(socket, task.jobId!)));
   if (task.mode === 'cancel') {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     await sleep(task.cancelStartMs ?? 0);
     const probes: Array<Promise<StreamResult>> = [];
     for (let i = 0; i < task.rounds; i++) {
@@ -221,12 +224,15 @@ async function run(task: LoadTask): Promise<StreamResult[]> {
     }
     return Promise.all(probes);
   }
+  const interval = (task.spreadMs ?? 0) / task.concurrency;
+  // Stream i of a round opens at i × interval: with a spread, arrivals are even, as from many independent clients.
+  const at = <T>(i: number, open: () => Promise<T>): Promise<T> => (interval ? sleep(i * interval).then(open) : open());
   for (let round = 0; round < task.rounds; round++) {
     const marker = (i: number) => `${task.markerPrefix}-${round}-${i}`;
     const batch =
       task.mode === 'socket'
-        ? sockets.map((socket, i) => socketStream(socket, task.model, marker(i)))
-        : Array.from({ length: task.concurrency }, (_, i) => httpStream(task.url, task.model, marker(i)));
+        ? sockets.map((socket, i) => at(i, () => socketStream(socket, task.model, marker(i))))
+        : Array.from({ length: task.concurrency }, (_, i) => at(i, () => httpStream(task, marker(i))));
     results.push(...(await Promise.all(batch)));
   }
   return results;
