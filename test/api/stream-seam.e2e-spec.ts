@@ -26,11 +26,11 @@ describe('replay/live seam', () => {
 
   it('delivers events written between subscribe and replay exactly once, in order', async () => {
     const id = randomUUID();
-    for (let seq = 1; seq <= 3; seq++) await log.append(id, seq, { type: 'chunk', delta: `r${seq}` });
+    for (let seq = 1; seq <= 3; seq++) await log.appender(id)(seq, { type: 'chunk', delta: `r${seq}` });
     streams.beforeReplay = async (generationId) => {
       if (generationId !== id) return;
       // Inside the window: these reach the live buffer AND the log the replay is about to read.
-      for (let seq = 4; seq <= 6; seq++) await log.append(id, seq, { type: 'chunk', delta: `w${seq}` });
+      for (let seq = 4; seq <= 6; seq++) await log.appender(id)(seq, { type: 'chunk', delta: `w${seq}` });
     };
     const received: StreamEvent[] = [];
     try {
@@ -38,7 +38,7 @@ describe('replay/live seam', () => {
     } finally {
       streams.beforeReplay = undefined;
     }
-    for (let seq = 7; seq <= 8; seq++) await log.append(id, seq, { type: 'chunk', delta: `l${seq}` });
+    for (let seq = 7; seq <= 8; seq++) await log.appender(id)(seq, { type: 'chunk', delta: `l${seq}` });
     await log.appendTerminal(id, { type: 'done', finishReason: 'stop' });
 
     await waitFor('terminal event', () => received.some((e) => e.type === 'done'));
@@ -54,7 +54,7 @@ describe('replay/live seam', () => {
     const id = randomUUID();
     const received: StreamEvent[] = [];
     await streams.subscribe(id, 0, (event) => received.push(event));
-    await log.append(id, 1, { type: 'chunk', delta: 'a' });
+    await log.appender(id)(1, { type: 'chunk', delta: 'a' });
     // Write seq 2 to the log only (as if its live message were lost), then seq 3 normally.
     const redis = gateway.api.app.get<Redis>(REDIS_CLIENT);
     await redis.xadd(
@@ -63,7 +63,7 @@ describe('replay/live seam', () => {
       'e',
       JSON.stringify({ jobId: id, seq: 2, type: 'chunk', delta: 'b' }),
     );
-    await log.append(id, 3, { type: 'chunk', delta: 'c' });
+    await log.appender(id)(3, { type: 'chunk', delta: 'c' });
     await log.appendTerminal(id, { type: 'done', finishReason: 'stop' });
     await waitFor('terminal event', () => received.some((e) => e.type === 'done'));
     assert.deepEqual(received.map((e) => (e.type === 'chunk' ? e.delta : e.type)), ['a', 'b', 'c', 'done']);
@@ -71,7 +71,7 @@ describe('replay/live seam', () => {
 
   it('writes one terminal event even when two writers race to end a generation', async () => {
     const id = randomUUID();
-    await log.append(id, 1, { type: 'chunk', delta: 'x' });
+    await log.appender(id)(1, { type: 'chunk', delta: 'x' });
     const results = await Promise.all([
       log.appendTerminal(id, { type: 'done', finishReason: 'stop' }),
       log.appendTerminal(id, { type: 'cancelled', reason: 'race' }),
@@ -80,6 +80,6 @@ describe('replay/live seam', () => {
     assert.equal(results.filter((seq) => seq !== undefined).length, 1);
     const events = await log.readAfter(id, 0);
     assert.equal(events.filter((e) => ['done', 'cancelled', 'error'].includes(e.event.type)).length, 1);
-    assert.equal(await log.append(id, 3, { type: 'chunk', delta: 'late' }), false, 'no event after the terminal one');
+    assert.equal(await log.appender(id)(3, { type: 'chunk', delta: 'late' }), false, 'no event after the terminal one');
   });
 });

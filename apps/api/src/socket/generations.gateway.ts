@@ -30,6 +30,7 @@ import { GenerationsService } from '../generations/generations.service';
 import { BatchesService } from '../batches/batches.service';
 import { RoomBusService, type RoomAddress } from '../rooms/room-bus.service';
 import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
+import { StreamEventEmitter } from './stream-event-emitter';
 
 interface SocketState {
   tenantId: string;
@@ -50,6 +51,7 @@ const roomName = ({ tenantId, conversationId }: RoomAddress) => `tenant:${tenant
 @WebSocketGateway({ namespace: GENERATIONS_NAMESPACE, cors: { origin: true } })
 export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, OnApplicationShutdown {
   @WebSocketServer() private readonly namespace!: Namespace;
+  private events!: StreamEventEmitter;
 
   constructor(
     private readonly generations: GenerationsService,
@@ -62,6 +64,7 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
   ) {}
 
   afterInit(namespace: Namespace): void {
+    this.events = new StreamEventEmitter(namespace);
     namespace.use((socket, next) => {
       void this.authenticate(socket as TokenwireSocket).then(
         () => next(),
@@ -201,10 +204,7 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
   private async follow(socket: TokenwireSocket, jobId: string, afterSeq: number): Promise<void> {
     const { subscriptions } = socket.data;
     subscriptions.get(jobId)?.close();
-    const subscription = await this.streams.subscribe(jobId, afterSeq, (event) => {
-      // Socket.IO's typed emit cannot narrow a union of event names; the payload matches by `type`.
-      (socket.emit as (name: string, payload: unknown) => boolean)(event.type, event);
-    });
+    const subscription = await this.streams.subscribe(jobId, afterSeq, (event) => this.events.emit(socket, event));
     if (!socket.connected) {
       subscription.close();
       return;

@@ -37,17 +37,19 @@ class GenerationEventWriter {
   private failure: unknown;
   private text = '';
   private flushTimer?: NodeJS.Immediate | NodeJS.Timeout;
+  private readonly appendEvent: ReturnType<EventLog['appender']>;
   /** Set when Redis says the generation already ended: this run no longer owns it. */
   ended = false;
 
   constructor(
-    private readonly eventLog: EventLog,
-    private readonly generationId: string,
+    eventLog: EventLog,
+    generationId: string,
     lastSeq: number,
     private readonly coalesce: 'off' | 'turn' | number,
     private readonly onLost: () => void,
   ) {
     this.seq = lastSeq;
+    this.appendEvent = eventLog.appender(generationId);
   }
 
   appendText(text: string): void {
@@ -94,7 +96,7 @@ class GenerationEventWriter {
   private write(body: StreamEventBody): void {
     if (this.ended || this.failure) return;
     this.inFlight++;
-    this.last = this.eventLog.append(this.generationId, ++this.seq, body).then(
+    this.last = this.appendEvent(++this.seq, body).then(
       (written) => {
         this.inFlight--;
         if (!written && !this.ended) {

@@ -57,23 +57,21 @@ export class EventLog {
   }
 
   /**
-   * Appends a non-terminal event with the writer's own seq. Not awaited per token
-   * by the worker: commands on one connection keep their order.
-   * Resolves false when the generation has already ended.
+   * The appender of one generation's non-terminal events, each with the writer's own seq.
+   * Not awaited per token by the worker: commands on one connection keep their order.
+   * Its promise resolves false when the generation has already ended.
+   * Keys and the JSON head are built once per generation, not once per token.
    */
-  async append(generationId: string, seq: number, body: StreamEventBody): Promise<boolean> {
-    const json = JSON.stringify({ jobId: generationId, seq, ...body });
-    const k = this.keys;
-    const written = await this.redis.twAppendEvent(
-      k.eventLog(generationId),
-      k.terminalMarker(generationId),
-      `${seq}-0`,
-      json,
-      k.liveChannel(generationId),
-      this.limits.maxEvents,
-      this.limits.ttlSeconds,
-    );
-    return written === 1;
+  appender(generationId: string): (seq: number, body: StreamEventBody) => Promise<boolean> {
+    const { eventLog, terminalMarker, liveChannel } = this.keys;
+    const [log, marker, channel] = [eventLog(generationId), terminalMarker(generationId), liveChannel(generationId)];
+    const head = `{"jobId":${JSON.stringify(generationId)},"seq":`;
+    const { maxEvents, ttlSeconds } = this.limits;
+    return async (seq, body) => {
+      // The same JSON as JSON.stringify({ jobId, seq, ...body }), without copying body per token.
+      const json = `${head}${seq},${JSON.stringify(body).slice(1)}`;
+      return (await this.redis.twAppendEvent(log, marker, `${seq}-0`, json, channel, maxEvents, ttlSeconds)) === 1;
+    };
   }
 
   /** Appends the terminal event unless one exists. Returns its seq, or undefined if another writer ended it first. */
