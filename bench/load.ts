@@ -11,6 +11,7 @@
  */
 import http from 'node:http';
 import { io, type Socket } from 'socket.io-client';
+import WebSocket from 'ws';
 
 export type Mode = 'direct' | 'openai' | 'socket' | 'portkey' | 'fanout' | 'cancel';
 export interface LoadTask {
@@ -152,19 +153,80 @@ function socketStream(socket: Socket, model: string, marker: string): Promise<St
   });
 }
 
+/**
+ * A Socket.IO client reduced to the wire protocol (Engine.IO 4 over a WebSocket, one namespace),
+ * for the fan-out: 1,000 sockets × 50 tokens/s is 50,000 packets/s, which socket.io-client decodes
+ * at about 25 µs each, more CPU than the api spends sending them (bench/README.md, "Fan-out").
+ * It reads token timestamps straight from each frame's text and decodes only acks.
+ */
+class WireSocket {
+  private readonly prefix: string;
+  private nextAck = 0;
+  private readonly acks = new Map<number, (payload: unknown) => void>();
+  /** Called with each event frame's name and its whole text. */
+  onEvent: (name: string, frame: string) => void = () => undefined;
+
+  private constructor(
+    private readonly ws: WebSocket,
+    namespace: string,
+  ) {
+    this.prefix = `4${namespace},`;
+  }
+
+  static connect(url: string, namespace: string): Promise<WireSocket> {
+    const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`, { perMessageDeflate: false });
+    const socket = new WireSocket(ws, namespace);
+    return new Promise((resolve, reject) => {
+      ws.on('error', reject);
+      ws.on('message', (data: Buffer) => {
+        const frame = data.toString();
+        if (frame === '2') ws.send('3'); // Engine.IO ping → pong
+        else if (frame.startsWith('0')) ws.send(`40${namespace},`); // Engine.IO open → Socket.IO CONNECT
+        else if (frame.startsWith(`40${namespace},`)) resolve(socket);
+        else if (frame.startsWith(`44${namespace},`)) reject(new Error(`connect refused: ${frame}`));
+        else socket.receive(frame);
+      });
+    });
+  }
+
+  emit(name: string, payload: unknown, ack: (reply: unknown) => void): void {
+    const id = this.nextAck++;
+    this.acks.set(id, ack);
+    this.ws.send(`${this.prefix.replace(/^4/, '42')}${id}${JSON.stringify([name, payload])}`);
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+
+  private receive(frame: string): void {
+    // "42<nsp>,[name,…]": an event; "43<nsp>,<id>[…]": an ack.
+    const body = frame.slice(this.prefix.length + 1);
+    if (frame[1] === '2') this.onEvent(body.slice(2, body.indexOf('"', 2)), frame);
+    else if (frame[1] === '3') {
+      const bracket = body.indexOf('[');
+      const id = Number(body.slice(0, bracket));
+      this.acks.get(id)?.((JSON.parse(body.slice(bracket)) as unknown[])[0]);
+      this.acks.delete(id);
+    }
+  }
+}
+
 /** Each socket subscribes to the one generation; delivery latency per token per socket. */
-function fanoutStream(socket: Socket, jobId: string): Promise<StreamResult> {
+function fanoutStream(socket: WireSocket, jobId: string): Promise<StreamResult> {
   const recorder = new Recorder();
   return new Promise((resolve) => {
-    socket.on('chunk', (event: { delta: string }) => recorder.record(event.delta, now()));
-    for (const type of ['done', 'error', 'cancelled'])
-      socket.on(type, () => {
-        recorder.result.ok = type === 'done';
+    socket.onEvent = (name, frame) => {
+      const arrival = now();
+      if (name === 'chunk') recorder.record(frame, arrival);
+      else if (name === 'done' || name === 'error' || name === 'cancelled') {
+        recorder.result.ok = name === 'done';
         resolve(recorder.result);
-      });
-    socket.emit('subscribe', { jobId, afterSeq: 0 }, (ack: { ok: boolean }) => {
+      }
+    };
+    socket.emit('subscribe', { jobId, afterSeq: 0 }, (ack) => {
       recorder.result.subscribedAt = now();
-      if (!ack.ok) resolve(recorder.result);
+      if (!(ack as { ok: boolean }).ok) resolve(recorder.result);
     });
   });
 }
@@ -205,14 +267,22 @@ async function cancelProbe(task: LoadTask, marker: string): Promise<StreamResult
 }
 
 let sockets: Socket[] = [];
+let wireSockets: WireSocket[] = [];
 
 async function prepare(task: LoadTask): Promise<void> {
-  if (task.mode === 'socket' || task.mode === 'fanout') sockets = await connectAll(task.url, task.concurrency);
+  if (task.mode === 'socket') sockets = await connectAll(task.url, task.concurrency);
+  if (task.mode === 'fanout') {
+    // In batches, as connectAll does.
+    for (let i = 0; i < task.concurrency; i += 100) {
+      const batch = Array.from({ length: Math.min(100, task.concurrency - i) }, () => WireSocket.connect(task.url, '/v1/stream'));
+      wireSockets.push(...(await Promise.all(batch)));
+    }
+  }
 }
 
 async function run(task: LoadTask): Promise<StreamResult[]> {
   const results: StreamResult[] = [];
-  if (task.mode === 'fanout') return Promise.all(sockets.map((socket) => fanoutStream(socket, task.jobId!)));
+  if (task.mode === 'fanout') return Promise.all(wireSockets.map((socket) => fanoutStream(socket, task.jobId!)));
   if (task.mode === 'cancel') {
     await sleep(task.cancelStartMs ?? 0);
     const probes: Array<Promise<StreamResult>> = [];
@@ -254,7 +324,7 @@ if (process.send) {
     const startedAt = now();
     void run(task).then((results) => {
       const endedAt = now();
-      for (const socket of sockets) socket.close();
+      for (const socket of [...sockets, ...wireSockets]) socket.close();
       const cpu = process.cpuUsage(cpuAtStart); // the run only, not start-up or socket connects
       const reply: LoadReply = {
         results,
