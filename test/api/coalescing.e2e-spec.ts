@@ -15,7 +15,7 @@ describe('delta coalescing', () => {
   before(async () => {
     upstream = new FakeOpenAIServer();
     const baseUrl = await upstream.start();
-    for (const coalesce of ['off', 'turn'] as const) {
+    for (const coalesce of ['off', 'turn', 50] as const) {
       gateways[coalesce] = await startGateway({ worker: { coalesce }, models: [{ name: 'up', provider: 'openai-compatible', options: { baseUrl } }] });
     }
   });
@@ -54,6 +54,19 @@ describe('delta coalescing', () => {
     upstream.script = () => ({ tokens });
     const events = await chunks(gateways.off!);
     assert.deepEqual(events.filter((e) => e.type === 'chunk').map((e) => (e as { delta: string }).delta), tokens);
+  });
+
+  it('a window in ms: deltas within it become one event, the text is unchanged', async () => {
+    upstream.script = () => ({ tokens, tokenDelayMs: 5 });
+    const events = await chunks(gateways[50]!);
+    assert.equal(visibleText(events), tokens.join(''));
+    assert.ok(events.filter((e) => e.type === 'chunk').length < tokens.length, 'fewer events than deltas');
+  });
+
+  it('a window in ms cut short by the end of the stream leaves the worker working (five streams in a row)', async () => {
+    // The stream ends while the window's timer is pending, so the writer clears it early.
+    upstream.script = () => ({ tokens });
+    for (let i = 0; i < 5; i++) assert.equal(visibleText(await chunks(gateways[50]!)), tokens.join(''));
   });
 
   it('a bad setting stops start-up naming the key', () => {

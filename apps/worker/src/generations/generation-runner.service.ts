@@ -83,8 +83,10 @@ class GenerationEventWriter {
 
   private flushText(): void {
     if (this.flushTimer) {
-      clearImmediate(this.flushTimer as NodeJS.Immediate);
-      clearTimeout(this.flushTimer as NodeJS.Timeout);
+      // Each kind with its own clear: clearImmediate on a Timeout corrupts Node's immediate
+      // queue, after which setImmediate callbacks (ioredis auto-pipelining) never run.
+      if (this.coalesce === 'turn') clearImmediate(this.flushTimer as NodeJS.Immediate);
+      else clearTimeout(this.flushTimer as NodeJS.Timeout);
       this.flushTimer = undefined;
     }
     if (!this.text) return;
