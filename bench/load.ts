@@ -156,7 +156,7 @@ function socketStream(socket: Socket, model: string, marker: string): Promise<St
 /**
  * A Socket.IO client reduced to the wire protocol (Engine.IO 4 over a WebSocket, one namespace),
  * for the fan-out: 1,000 sockets × 50 tokens/s is 50,000 packets/s, which socket.io-client decodes
- * at about 25 µs each, more CPU than the api spends sending them (bench/README.md, "Fan-out").
+ * at about 25 µs each, about as much CPU as the api spends sending them (bench/README.md, "What was changed").
  * It reads token timestamps straight from each frame's text and decodes only acks.
  */
 class WireSocket {

@@ -23,9 +23,9 @@ interface SocketInternals {
  * Emits stream events to sockets, encoding each event once however many sockets follow it.
  * A live event reaches every local subscriber of its generation as the same object, so a
  * generation fanned out to 1,000 sockets costs one JSON encoding and one WebSocket frame, not
- * 1,000 (bench/README.md, "Fan-out"). It does what Socket.IO's own room broadcast does
- * (adapter._encode, then client.writeToEngine per socket); each socket still has its own
- * subscription and seq, which a room broadcast could not keep.
+ * 1,000 (bench/README.md, "What was changed"). It does what Socket.IO's own room broadcast
+ * does (adapter._encode, then client.writeToEngine per socket); each socket still has its
+ * own subscription and seq, which a room broadcast could not keep.
  */
 export class StreamEventEmitter {
   private readonly encoded = new WeakMap<StreamEvent, Encoded>();

@@ -4,7 +4,7 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError, UpstreamProtocolError, parseRetryAfter } from '../errors';
 
 // node:http rather than fetch: a token is one small read, and Node streams cost a fraction of
-// WHATWG streams per read (bench/README.md, "upstream reads"). Keep-alive pools like fetch's.
+// WHATWG streams per read (bench/README.md, "What was changed"). Keep-alive pools like fetch's.
 const agents = {
   'http:': new http.Agent({ keepAlive: true, maxSockets: Infinity }),
   'https:': new https.Agent({ keepAlive: true, maxSockets: Infinity }),
