@@ -15,7 +15,7 @@
  * BENCH_RESULTS=<file> (where to write the table; default bench/RESULTS.md).
  */
 import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -168,7 +168,7 @@ async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gatew
  * It learns the upstream from headers (x-portkey-provider, x-portkey-custom-host).
  */
 async function startPortkey(): Promise<{ proc: Proc; url: string } | undefined> {
-  if (!safe(() => (readFileSync(PORTKEY_ENTRY), 'ok'))) return undefined;
+  if (!existsSync(PORTKEY_ENTRY)) return undefined;
   const port = await freePort();
   const child = spawn(process.execPath, [PORTKEY_ENTRY, `--port=${port}`, '--headless'], {
     env: { ...process.env, NODE_ENV: 'production' },
