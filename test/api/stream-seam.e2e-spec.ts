@@ -69,6 +69,27 @@ describe('replay/live seam', () => {
     assert.deepEqual(received.map((e) => (e.type === 'chunk' ? e.delta : e.type)), ['a', 'b', 'c', 'done']);
   });
 
+  it('an append sent again (a resend after a dropped connection) succeeds once; a different event at that seq is refused', async () => {
+    const id = randomUUID();
+    const append = log.appender(id);
+    // A raw subscriber: the api's own subscription would hide a second publish (it drops seen seqs).
+    const subscriber = gateway.api.app.get<Redis>(REDIS_CLIENT).duplicate();
+    const published: number[] = [];
+    subscriber.on('message', (_channel: string, json: string) => published.push((JSON.parse(json) as StreamEvent).seq));
+    await subscriber.subscribe(redisKeys(gateway.prefix).liveChannel(id));
+    try {
+      assert.equal(await append(1, { type: 'chunk', delta: 'once' }), true);
+      assert.equal(await append(1, { type: 'chunk', delta: 'once' }), true, 'the same entry again is a success');
+      await assert.rejects(append(1, { type: 'chunk', delta: 'other' }), /equal or smaller/, 'a second writer is an error');
+      assert.equal(await append(2, { type: 'chunk', delta: 'next' }), true);
+      await waitFor('both live events', () => published.length >= 2);
+      assert.deepEqual((await log.readAfter(id, 0)).map((e) => (e.event.type === 'chunk' ? e.event.delta : e.event.type)), ['once', 'next']);
+      assert.deepEqual(published, [1, 2], 'published once each');
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
   it('writes one terminal event even when two writers race to end a generation', async () => {
     const id = randomUUID();
     await log.appender(id)(1, { type: 'chunk', delta: 'x' });

@@ -46,7 +46,7 @@ describe('Redis restart during a stream', () => {
     await restarting;
     const parsed = events.map((e) => JSON.parse(e.data) as StreamEvent);
     assertCompleteStream(parsed);
-    assert.equal(parsed.at(-1)?.type, 'done');
+    assert.equal(parsed.at(-1)?.type, 'done', `the stream ended with ${JSON.stringify(parsed.at(-1))}`);
     assert.equal(visibleText(parsed), new DemoProvider(DEMO_OPTIONS).replyTokens([{ role: 'user', content: 'restart redis' }]).join(''));
   });
 });

@@ -74,6 +74,11 @@ class GenerationEventWriter {
     if (this.inFlight > MAX_IN_FLIGHT) await this.last;
   }
 
+  /** The first append Redis refused or could not take, if any: the cause when the run stops. */
+  get writeFailure(): unknown {
+    return this.failure;
+  }
+
   /** Waits for every append so far; throws the first write failure. */
   async flush(): Promise<void> {
     this.flushText();
@@ -228,7 +233,7 @@ export class GenerationRunnerService {
         log.warn({ tokens, code: error.code, status: error.status, err: error.message }, 'stream closed early: upstream error');
         await this.end(job, { type: 'error', code: error.code, message: error.message, status: error.status, retryable: error.retryable }, countUsage(job, usage, tokens));
       } else {
-        log.error({ err: error }, 'generation failed');
+        log.error({ err: writer.writeFailure ?? error }, 'generation failed');
         await this.end(job, { type: 'error', code: 'internal_error', message: 'the worker failed while running the generation' });
       }
       return 'ended';

@@ -9,11 +9,18 @@
  * KEYS: 1 event log, 2 terminal marker
  * ARGV: 1 entry id (`<seq>-0`), 2 event JSON, 3 live channel, 4 max events, 5 ttl seconds
  * Returns 1, or 0 when the generation already ended (a late writer must stop).
- * An entry id not above the log's top raises an error: two writers for one generation.
+ * The same entry sent again is a success that changes nothing: ioredis resends the commands
+ * whose replies a dropped connection lost, and Redis may have run them already.
+ * A different entry at an id not above the log's top raises an error: two writers for one generation.
  */
 export const APPEND_EVENT_LUA = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], ARGV[1], 'e', ARGV[2])
+local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], ARGV[1], 'e', ARGV[2])
+if type(added) == 'table' and added.err then
+  local existing = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
+  if #existing == 1 and existing[1][2][2] == ARGV[2] then return 1 end
+  return redis.error_reply(added.err)
+end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1
