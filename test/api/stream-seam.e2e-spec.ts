@@ -90,6 +90,20 @@ describe('replay/live seam', () => {
     }
   });
 
+  it('a terminal write sent again (a resend) gets its seq again; another writer still gets none', async () => {
+    const id = randomUUID();
+    await log.appender(id)(1, { type: 'chunk', delta: 'x' });
+    const k = redisKeys(gateway.prefix);
+    // The script as EventLog.appendTerminal sends it; a resend repeats every argument, its token included.
+    const redis = gateway.api.app.get<Redis>(REDIS_CLIENT) as Redis & { twAppendTerminal(...args: unknown[]): Promise<number> };
+    const write = (token: string) =>
+      redis.twAppendTerminal(k.eventLog(id), k.terminalMarker(id), k.meta(id), id, '{"type":"done","finishReason":"stop"}', k.liveChannel(id), 1000, 60, 'done', Date.now(), token);
+    assert.equal(await write('writer-a'), 2);
+    assert.equal(await write('writer-a'), 2, 'the same write again gets its seq');
+    assert.equal(await write('writer-b'), 0, 'another writer gets none');
+    assert.equal((await log.readAfter(id, 0)).filter((e) => e.event.type === 'done').length, 1);
+  });
+
   it('writes one terminal event even when two writers race to end a generation', async () => {
     const id = randomUUID();
     await log.appender(id)(1, { type: 'chunk', delta: 'x' });

@@ -30,11 +30,18 @@ return 1
  * Append the terminal event, at most once per generation.
  * KEYS: 1 event log, 2 terminal marker, 3 meta hash
  * ARGV: 1 generation id, 2 event body JSON (an object without jobId/seq),
- *       3 live channel, 4 max events, 5 ttl seconds, 6 final status, 7 now (ms)
- * Returns the terminal event's seq, or 0 when a terminal event already exists.
+ *       3 live channel, 4 max events, 5 ttl seconds, 6 final status, 7 now (ms),
+ *       8 this write's own token (the marker's value)
+ * Returns the terminal event's seq, or 0 when another write ended the generation. The same
+ * write sent again (ioredis resends a command whose reply a dropped connection lost) finds its
+ * own token in the marker and gets its seq again, so its caller still books the ending.
  */
 export const APPEND_TERMINAL_LUA = `
-if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[5]) then return 0 end
+if not redis.call('SET', KEYS[2], ARGV[8], 'NX', 'EX', ARGV[5]) then
+  if redis.call('GET', KEYS[2]) ~= ARGV[8] then return 0 end
+  local ended = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  return tonumber(string.match(ended[1][1], '^(%d+)'))
+end
 local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local seq = 1
 if #top > 0 then seq = tonumber(string.match(top[1][1], '^(%d+)')) + 1 end

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import {
   type GenerationStatus,
@@ -21,6 +22,7 @@ interface EventLogCommands {
     ttl: number,
     status: GenerationStatus,
     now: number,
+    writeToken: string,
   ): Promise<number>;
 }
 
@@ -88,6 +90,7 @@ export class EventLog {
       this.limits.ttlSeconds,
       TERMINAL_STATUS[body.type],
       Date.now(),
+      randomUUID(), // tells a resend of this write from another writer's
     );
     return seq > 0 ? seq : undefined;
   }
