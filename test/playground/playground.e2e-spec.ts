@@ -1,25 +1,25 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { DemoProvider } from '@tokenwire/providers';
+import { launchChromium } from '../support/browser';
 import { startGateway, type TestGateway } from '../support/gateway';
 import { OPERATOR_TOKEN, createKey } from '../support/tenants';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
 const DEMO = { tokenDelayMs: 30, tokens: 40 };
 const SLOW = { tokenDelayMs: 60, tokens: 300 };
 const expected = (prompt: string) => new DemoProvider(DEMO).replyTokens([{ role: 'user', content: prompt }]).join('');
 
-/** The playground in real headless Chromium (Debian's package), driven by playwright-core. */
+/** The playground in real headless Chromium (the system's, or the npm-shipped one), driven by playwright-core. */
 describe('browser playground', () => {
   let gateway: TestGateway;
   let browser: Browser;
   let key: string;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it (Debian/Ubuntu: sudo apt-get install -y chromium) or set CHROMIUM_PATH`);
     gateway = await startGateway({
       auth: { enabled: true, adminToken: OPERATOR_TOKEN },
       models: [
@@ -28,12 +28,7 @@ describe('browser playground', () => {
       ],
     });
     key = await createKey(gateway.url, 'playground-tenant');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      // As the machine's notes advise: no background networking (the sandbox has none).
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     await browser?.close();
