@@ -8,7 +8,6 @@ import { launchChromium } from '../support/browser';
 import { startGateway, type TestGateway } from '../support/gateway';
 import { OPERATOR_TOKEN, createKey } from '../support/tenants';
 
-
 const DEMO = { tokenDelayMs: 30, tokens: 40 };
 const SLOW = { tokenDelayMs: 60, tokens: 300 };
 const expected = (prompt: string) => new DemoProvider(DEMO).replyTokens([{ role: 'user', content: prompt }]).join('');
