@@ -9,7 +9,10 @@ import { DEFAULT_TENANT } from './tenant.decorator';
 
 export type AuthenticatedRequest = Request & { principal?: Principal };
 
-/** `Authorization: Bearer <key>` on every HTTP route but the public ones. */
+/**
+ * `Authorization: Bearer <key>` (or `x-api-key: <key>`, as the Anthropic SDKs send it)
+ * on every HTTP route but the public ones.
+ */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
@@ -26,8 +29,8 @@ export class AuthGuard implements CanActivate {
       request.principal = { kind: 'tenant', tenantId: DEFAULT_TENANT, role: 'admin' };
       return true;
     }
-    const token = bearerToken(request.header('authorization'));
-    if (!token) throw new ApiError(401, 'unauthorized', 'missing API key: send "Authorization: Bearer <key>"');
+    const token = bearerToken(request.header('authorization')) ?? (request.header('x-api-key')?.trim() || undefined);
+    if (!token) throw new ApiError(401, 'unauthorized', 'missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
     const principal = await this.apiKeys.authenticate(token);
     if (!principal) throw new ApiError(401, 'unauthorized', 'invalid or revoked API key');
     request.principal = principal;

@@ -1,7 +1,8 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Param } from '@nestjs/common';
+import { ApiError } from '../common/api-error';
 import { GenerationsService } from '../generations/generations.service';
 
-/** OpenAI's `GET /v1/models`: the configured model names. */
+/** OpenAI's `GET /v1/models` and `GET /v1/models/{id}`: the configured model names. */
 @Controller('v1/models')
 export class ModelsController {
   private readonly created = Math.floor(Date.now() / 1000);
@@ -10,9 +11,18 @@ export class ModelsController {
 
   @Get()
   list() {
-    return {
-      object: 'list',
-      data: this.generations.listModels().map((id) => ({ id, object: 'model', created: this.created, owned_by: 'tokenwire' })),
-    };
+    return { object: 'list', data: this.generations.listModels().map((id) => this.model(id)) };
+  }
+
+  /** Model ids may contain `/` (`org/model`): the route takes the rest of the path. */
+  @Get('*id')
+  retrieve(@Param('id') id: string | string[]) {
+    const name = Array.isArray(id) ? id.join('/') : id;
+    if (!this.generations.listModels().includes(name)) throw new ApiError(404, 'model_not_found', `The model '${name}' does not exist`, 'model');
+    return this.model(name);
+  }
+
+  private model(id: string) {
+    return { id, object: 'model' as const, created: this.created, owned_by: 'tokenwire' };
   }
 }

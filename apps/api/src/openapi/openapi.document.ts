@@ -16,6 +16,7 @@ import {
   generationViewSchema,
   healthSchema,
   modelListSchema,
+  modelSchema,
   readinessSchema,
   revokedApiKeySchema,
   streamEventSchema,
@@ -61,6 +62,14 @@ export const ROUTES: Route[] = [
     responses: { 200: { description: 'A chat.completion, or with stream: true an SSE of chat.completion.chunk frames', json: chatCompletionSchema, sse: chatCompletionChunkSchema }, ...errors(400, 401, 404, 413, 429, 502, 504) },
   },
   { method: 'get', path: '/v1/models', summary: 'The configured models', tag: 'OpenAI', responses: { 200: { description: 'Models', json: modelListSchema }, ...errors(401) } },
+  {
+    method: 'get',
+    path: '/v1/models/{model}',
+    summary: 'One configured model, as OpenAI answers it (ids may contain `/`)',
+    tag: 'OpenAI',
+    parameters: [{ name: 'model', in: 'path', description: 'Model name', schema: { type: 'string' } }],
+    responses: { 200: { description: 'The model', json: modelSchema }, ...errors(401, 404) },
+  },
   {
     method: 'post',
     path: '/v1/generations',

@@ -46,9 +46,12 @@ export type GenerationView = z.infer<typeof generationViewSchema>;
 
 export const cancelledGenerationSchema = z.object({ id: z.string(), object: z.literal('generation'), status: z.literal('cancelling') });
 
+/** OpenAI's model object (`GET /v1/models/{id}`, and each entry of the list). */
+export const modelSchema = z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() });
+
 export const modelListSchema = z.object({
   object: z.literal('list'),
-  data: z.array(z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() })),
+  data: z.array(modelSchema),
 });
 
 const openAIUsageSchema = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() });
