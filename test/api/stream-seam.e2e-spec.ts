@@ -78,10 +78,10 @@ describe('replay/live seam', () => {
     subscriber.on('message', (_channel: string, json: string) => published.push((JSON.parse(json) as StreamEvent).seq));
     await subscriber.subscribe(redisKeys(gateway.prefix).liveChannel(id));
     try {
-      assert.equal(await append(1, { type: 'chunk', delta: 'once' }), true);
-      assert.equal(await append(1, { type: 'chunk', delta: 'once' }), true, 'the same entry again is a success');
+      assert.equal(await append(1, { type: 'chunk', delta: 'once' }), 'written');
+      assert.equal(await append(1, { type: 'chunk', delta: 'once' }), 'written', 'the same entry again is a success');
       await assert.rejects(append(1, { type: 'chunk', delta: 'other' }), /equal or smaller/, 'a second writer is an error');
-      assert.equal(await append(2, { type: 'chunk', delta: 'next' }), true);
+      assert.equal(await append(2, { type: 'chunk', delta: 'next' }), 'written');
       await waitFor('both live events', () => published.length >= 2);
       assert.deepEqual((await log.readAfter(id, 0)).map((e) => (e.event.type === 'chunk' ? e.event.delta : e.event.type)), ['once', 'next']);
       assert.deepEqual(published, [1, 2], 'published once each');
@@ -115,6 +115,6 @@ describe('replay/live seam', () => {
     assert.equal(results.filter((seq) => seq !== undefined).length, 1);
     const events = await log.readAfter(id, 0);
     assert.equal(events.filter((e) => ['done', 'cancelled', 'error'].includes(e.event.type)).length, 1);
-    assert.equal(await log.appender(id)(3, { type: 'chunk', delta: 'late' }), false, 'no event after the terminal one');
+    assert.equal(await log.appender(id)(3, { type: 'chunk', delta: 'late' }), 'ended', 'no event after the terminal one');
   });
 });

@@ -1,13 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
-import type { GenerationJob, RedisKeys, StreamEventBody, TerminalEventBody } from '@tokenwire/contracts';
+import type { GenerationJob, TerminalEventBody } from '@tokenwire/contracts';
 import {
   EventLog,
   GenerationFinisher,
-  GenerationMetaStore,
   LOGGER,
-  REDIS_CLIENT,
-  REDIS_KEYS,
   TOKENWIRE_CONFIG,
   TokenwireMetrics,
   type GenerationUsage,
@@ -16,108 +13,31 @@ import {
 } from '@tokenwire/core';
 import { UpstreamError, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
 import { UpstreamRouterService } from '../upstream/upstream-router.service';
+import { GenerationEventWriter, boundedPieces, type WriteRefusal } from './generation-event-writer';
 
 /** Abort reason used at shutdown: the job goes back to the queue instead of ending. */
 export const HAND_BACK = 'worker shutting down: handing the job back';
+/** Abort reason when BullMQ could not renew this worker's lock: another worker may be running the job. */
+export const LOST_LOCK = 'worker lost the job lock: another worker may run the job';
 
-export type RunOutcome = 'ended' | 'handed-back';
+/** `lost`: another run owns the generation now; this one wrote nothing more. */
+export type RunOutcome = 'ended' | 'handed-back' | 'lost';
 
-/** Appends in flight (written to Redis, not yet acknowledged) before reading more from the upstream. */
-const MAX_IN_FLIGHT = 256;
+/** What one run has received from the upstream so far. */
+interface RunProgress {
+  tokens: number;
+  usage?: ProviderUsage;
+  finishReason: ProviderFinishReason;
+}
 
-/**
- * Writes one generation's events in order without awaiting a Redis round trip per token.
- * Text deltas are coalesced by `coalesce`: `off`, one event per delta; `turn`, the deltas of
- * one event-loop turn (one upstream read) become one event; a number, those within that many ms.
- */
-class GenerationEventWriter {
-  private seq: number;
-  private last: Promise<unknown> = Promise.resolve();
-  private inFlight = 0;
-  private failure: unknown;
-  private text = '';
-  private flushTimer?: NodeJS.Immediate | NodeJS.Timeout;
-  private readonly appendEvent: ReturnType<EventLog['appender']>;
-  /** Set when Redis says the generation already ended: this run no longer owns it. */
-  ended = false;
-
-  constructor(
-    eventLog: EventLog,
-    generationId: string,
-    lastSeq: number,
-    private readonly coalesce: 'off' | 'turn' | number,
-    private readonly onLost: () => void,
-  ) {
-    this.seq = lastSeq;
-    this.appendEvent = eventLog.appender(generationId);
-  }
-
-  appendText(text: string): void {
-    if (this.coalesce === 'off') {
-      for (const piece of boundedPieces(text)) this.append({ type: 'chunk', delta: piece });
-      return;
-    }
-    this.text += text;
-    if (this.text.length >= MAX_EVENT_TEXT) this.flushText();
-    else if (!this.flushTimer) {
-      this.flushTimer = this.coalesce === 'turn' ? setImmediate(() => this.flushText()) : setTimeout(() => this.flushText(), this.coalesce);
-    }
-  }
-
-  append(body: StreamEventBody): void {
-    this.flushText(); // keeps order: buffered text goes before any other event
-    this.write(body);
-  }
-
-  /** Resolves at once, or once Redis has caught up when too many appends are in flight (a fast upstream waits). */
-  async backpressure(): Promise<void> {
-    if (this.inFlight > MAX_IN_FLIGHT) await this.last;
-  }
-
-  /** The first append Redis refused or could not take, if any: the cause when the run stops. */
-  get writeFailure(): unknown {
-    return this.failure;
-  }
-
-  /** Waits for every append so far; throws the first write failure. */
-  async flush(): Promise<void> {
-    this.flushText();
-    await this.last;
-    if (this.failure) throw this.failure;
-  }
-
-  private flushText(): void {
-    if (this.flushTimer) {
-      // Each kind with its own clear: clearImmediate on a Timeout corrupts Node's immediate
-      // queue, after which setImmediate callbacks (ioredis auto-pipelining) never run.
-      if (this.coalesce === 'turn') clearImmediate(this.flushTimer as NodeJS.Immediate);
-      else clearTimeout(this.flushTimer as NodeJS.Timeout);
-      this.flushTimer = undefined;
-    }
-    if (!this.text) return;
-    const text = this.text;
-    this.text = '';
-    for (const piece of boundedPieces(text)) this.write({ type: 'chunk', delta: piece });
-  }
-
-  private write(body: StreamEventBody): void {
-    if (this.ended || this.failure) return;
-    this.inFlight++;
-    this.last = this.appendEvent(++this.seq, body).then(
-      (written) => {
-        this.inFlight--;
-        if (!written && !this.ended) {
-          this.ended = true;
-          this.onLost();
-        }
-      },
-      (error: unknown) => {
-        this.inFlight--;
-        this.failure ??= error;
-        this.onLost();
-      },
-    );
-  }
+/** One run of one generation: what `endAfter` needs to pick the terminal event. */
+interface ActiveRun {
+  job: GenerationJob;
+  runToken: string;
+  signal: AbortSignal;
+  writer: GenerationEventWriter;
+  progress: RunProgress;
+  log: Logger;
 }
 
 @Injectable()
@@ -125,11 +45,8 @@ export class GenerationRunnerService {
   constructor(
     private readonly router: UpstreamRouterService,
     private readonly eventLog: EventLog,
-    private readonly metaStore: GenerationMetaStore,
     private readonly finisher: GenerationFinisher,
     private readonly metrics: TokenwireMetrics,
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
-    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
   ) {}
@@ -141,141 +58,143 @@ export class GenerationRunnerService {
   async run(job: GenerationJob, signal: AbortSignal): Promise<RunOutcome> {
     const id = job.generationId;
     const log = this.logger.child({ jobId: id, tenantId: job.tenantId, model: job.model });
-
-    // One round trip for the three reads/writes before the upstream call (auto-pipelined together).
-    const [cancelRequested, , lastSeq] = await Promise.all([
-      this.redis.exists(this.keys.cancelRequest(id)),
-      this.metaStore.markRunning(id),
-      this.eventLog.lastSeq(id),
-    ]);
-    if (cancelRequested) {
-      await this.end(job, { type: 'cancelled', reason: 'cancelled before start' });
+    // Every run claims the generation before the upstream call; an older run's writes are refused from then on.
+    const runToken = randomUUID();
+    const claim = await this.eventLog.claimRun(id, runToken);
+    if (claim.kind === 'ended') {
+      log.info('generation already ended; this delivery of its job does nothing');
+      return 'ended';
+    }
+    if (claim.kind === 'cancel-requested') {
+      await this.finisher.finish({ id, tenantId: job.tenantId, model: job.model }, { type: 'cancelled', reason: 'cancelled before start' });
       return 'ended';
     }
     const ownership = new AbortController();
-    const writer = new GenerationEventWriter(this.eventLog, id, lastSeq, this.config.worker.coalesce, () => ownership.abort(new Error('generation ended elsewhere')));
-    if (lastSeq > 0) {
+    const writer = new GenerationEventWriter(this.eventLog, id, runToken, claim.lastSeq, this.config.worker.coalesce, () =>
+      ownership.abort(new Error('this run no longer owns the generation')),
+    );
+    if (claim.lastSeq > 0) {
       // A recovered job re-runs from the start: clients drop the partial text (see README, "Crash recovery").
-      writer.append({ type: 'restarted', fromSeq: lastSeq + 1 });
-      log.warn({ fromSeq: lastSeq + 1 }, 'generation restarted after a previous attempt stopped');
+      writer.append({ type: 'restarted', fromSeq: claim.lastSeq + 1 });
+      log.warn({ fromSeq: claim.lastSeq + 1 }, 'generation restarted after a previous attempt stopped');
     }
-
-    const upstreamSignal = AbortSignal.any([signal, ownership.signal]);
+    const run: ActiveRun = { job, runToken, signal, writer, progress: { tokens: 0, finishReason: 'stop' }, log };
+    this.metrics.queueWait.observe({ model: job.model }, Math.max(0, Date.now() - job.createdAt) / 1000);
+    this.metrics.runningGenerations.inc();
     const startedAt = performance.now();
+    try {
+      await this.pump(run, AbortSignal.any([signal, ownership.signal]), startedAt);
+      await writer.flush();
+      if (writer.refused) return this.stopped(run, writer.refused);
+      const { tokens, finishReason } = run.progress;
+      const counted = countUsage(job, run.progress);
+      writer.append({ type: 'usage', ...counted, totalTokens: counted.promptTokens + counted.completionTokens });
+      await writer.flush();
+      if (writer.refused) return this.stopped(run, writer.refused);
+      log.info({ tokens, durationMs: Math.round(performance.now() - startedAt), finishReason }, 'stream completed');
+      await this.end(run, { type: 'done', finishReason }, counted);
+      this.metrics.generations.inc({ model: job.model, outcome: 'done' });
+      return 'ended';
+    } catch (error) {
+      return await this.endAfter(error, run);
+    } finally {
+      this.metrics.runningGenerations.dec();
+    }
+  }
+
+  /** Reads the upstream into the writer until it ends, fails, or the run stops owning the generation. */
+  private async pump(run: ActiveRun, upstreamSignal: AbortSignal, startedAt: number): Promise<void> {
+    const { job, writer, progress, log } = run;
     const metrics = this.metrics;
     // Label children bound once per job: a token then costs no label hashing.
     const interToken = metrics.interToken.labels(job.model);
     const tokenCounter = metrics.tokens.labels(job.model);
-    metrics.queueWait.observe({ model: job.model }, Math.max(0, Date.now() - job.createdAt) / 1000);
-    metrics.runningGenerations.inc();
     let lastTokenAt = 0;
-    let usage: ProviderUsage | undefined;
-    let finishReason: ProviderFinishReason = 'stop';
-    let tokens = 0;
-    try {
-      const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log, id);
-      for await (const part of stream) {
-        switch (part.type) {
-          case 'text-delta': {
-            const now = performance.now();
-            if (tokens++ === 0) {
-              log.info({ ttftMs: Math.round(now - startedAt) }, 'first token');
-              metrics.ttft.observe({ model: job.model, stage: 'upstream' }, (now - startedAt) / 1000);
-              metrics.ttft.observe({ model: job.model, stage: 'total' }, Math.max(0, Date.now() - job.createdAt) / 1000);
-            } else interToken.observe((now - lastTokenAt) / 1000);
-            lastTokenAt = now;
-            tokenCounter.inc();
-            writer.appendText(part.text);
-            break;
-          }
-          case 'tool-call-delta': {
-            const { index, id: callId, name } = part;
-            boundedPieces(part.arguments ?? '').forEach((args, i) =>
-              writer.append({ type: 'chunk', delta: '', toolCalls: [i === 0 ? { index, id: callId, name, arguments: args } : { index, arguments: args }] }),
-            );
-            break;
-          }
-          case 'usage':
-            usage = { ...usage, ...part.usage };
-            break;
-          case 'finish':
-            finishReason = part.reason;
-            break;
+    const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log, job.generationId);
+    for await (const part of stream) {
+      switch (part.type) {
+        case 'text-delta': {
+          const now = performance.now();
+          if (progress.tokens++ === 0) {
+            log.info({ ttftMs: Math.round(now - startedAt) }, 'first token');
+            metrics.ttft.observe({ model: job.model, stage: 'upstream' }, (now - startedAt) / 1000);
+            metrics.ttft.observe({ model: job.model, stage: 'total' }, Math.max(0, Date.now() - job.createdAt) / 1000);
+          } else interToken.observe((now - lastTokenAt) / 1000);
+          lastTokenAt = now;
+          tokenCounter.inc();
+          writer.appendText(part.text);
+          break;
         }
-        if (writer.ended) break;
-        await writer.backpressure();
+        case 'tool-call-delta': {
+          const { index, id: callId, name } = part;
+          boundedPieces(part.arguments ?? '').forEach((args, i) =>
+            writer.append({ type: 'chunk', delta: '', toolCalls: [i === 0 ? { index, id: callId, name, arguments: args } : { index, arguments: args }] }),
+          );
+          break;
+        }
+        case 'usage':
+          progress.usage = { ...progress.usage, ...part.usage };
+          break;
+        case 'finish':
+          progress.finishReason = part.reason;
+          break;
       }
-      await writer.flush();
-      if (writer.ended) {
-        log.warn('generation ended elsewhere; this run stops');
-        return 'ended';
-      }
-      const counted = countUsage(job, usage, tokens);
-      writer.append({ type: 'usage', ...counted, totalTokens: counted.promptTokens + counted.completionTokens });
-      await writer.flush();
-      log.info({ tokens, durationMs: Math.round(performance.now() - startedAt), finishReason }, 'stream completed');
-      await this.end(job, { type: 'done', finishReason }, counted);
-      metrics.generations.inc({ model: job.model, outcome: 'done' });
-      return 'ended';
-    } catch (error) {
-      await writer.flush().catch(() => undefined);
-      if (writer.ended) return 'ended';
-      if (signal.aborted && signal.reason === HAND_BACK) {
-        log.info({ tokens }, 'stream closed early: handed back to the queue');
-        metrics.generations.inc({ model: job.model, outcome: 'handed_back' });
-        return 'handed-back';
-      }
-      metrics.generations.inc({ model: job.model, outcome: signal.aborted ? 'cancelled' : 'error' });
-      if (signal.aborted) {
-        log.info({ tokens }, 'stream closed early: cancelled');
-        await this.end(job, { type: 'cancelled', reason: reasonText(signal.reason) }, countUsage(job, usage, tokens));
-      } else if (error instanceof UpstreamError) {
-        log.warn({ tokens, code: error.code, status: error.status, err: error.message }, 'stream closed early: upstream error');
-        await this.end(job, { type: 'error', code: error.code, message: error.message, status: error.status, retryable: error.retryable }, countUsage(job, usage, tokens));
-      } else {
-        log.error({ err: writer.writeFailure ?? error }, 'generation failed');
-        await this.end(job, { type: 'error', code: 'internal_error', message: 'the worker failed while running the generation' });
-      }
-      return 'ended';
-    } finally {
-      metrics.runningGenerations.dec();
+      if (writer.refused) return;
+      await writer.backpressure();
     }
   }
 
-  private end(job: GenerationJob, body: TerminalEventBody, usage?: GenerationUsage): Promise<boolean> {
-    return this.finisher.finish({ id: job.generationId, tenantId: job.tenantId, model: job.model }, body, usage);
+  /** The one place a failed or stopped run picks its ending: nothing, a hand-back, `cancelled` or `error`. */
+  private async endAfter(error: unknown, run: ActiveRun): Promise<RunOutcome> {
+    const { job, signal, writer, progress, log } = run;
+    await writer.flush().catch(() => undefined);
+    if (writer.refused) return this.stopped(run, writer.refused);
+    if (signal.aborted && signal.reason === LOST_LOCK) return this.stopped(run, 'lost');
+    if (signal.aborted && signal.reason === HAND_BACK) {
+      log.info({ tokens: progress.tokens }, 'stream closed early: handed back to the queue');
+      this.metrics.generations.inc({ model: job.model, outcome: 'handed_back' });
+      return 'handed-back';
+    }
+    this.metrics.generations.inc({ model: job.model, outcome: signal.aborted ? 'cancelled' : 'error' });
+    if (signal.aborted) {
+      log.info({ tokens: progress.tokens }, 'stream closed early: cancelled');
+      await this.end(run, { type: 'cancelled', reason: reasonText(signal.reason) }, countUsage(job, progress));
+    } else if (error instanceof UpstreamError) {
+      log.warn({ tokens: progress.tokens, code: error.code, status: error.status, err: error.message }, 'stream closed early: upstream error');
+      await this.end(run, { type: 'error', code: error.code, message: error.message, status: error.status, retryable: error.retryable }, countUsage(job, progress));
+    } else {
+      log.error({ err: writer.writeFailure ?? error }, 'generation failed');
+      await this.end(run, { type: 'error', code: 'internal_error', message: 'the worker failed while running the generation' });
+    }
+    return 'ended';
   }
-}
 
-/**
- * Largest text (UTF-16 units) one event carries. A huge upstream chunk (a 5 MB tool
- * argument) becomes several events, so no pub/sub message or socket frame is huge.
- */
-export const MAX_EVENT_TEXT = 16 * 1024;
-
-/** `text` cut into pieces of at most MAX_EVENT_TEXT, never inside a surrogate pair; `['']` for ''. */
-export function boundedPieces(text: string): string[] {
-  if (text.length <= MAX_EVENT_TEXT) return [text];
-  const pieces: string[] = [];
-  for (let start = 0; start < text.length; ) {
-    let end = Math.min(text.length, start + MAX_EVENT_TEXT);
-    const code = text.charCodeAt(end - 1);
-    if (end < text.length && code >= 0xd800 && code <= 0xdbff) end--; // keep a high surrogate with its pair
-    pieces.push(text.slice(start, end));
-    start = end;
+  /** Redis refused this run's writes: the generation ended elsewhere, or another run owns it now. */
+  private stopped(run: ActiveRun, refusal: WriteRefusal): RunOutcome {
+    this.metrics.generations.inc({ model: run.job.model, outcome: refusal === 'lost' ? 'lost' : 'ended_elsewhere' });
+    if (refusal === 'ended') {
+      run.log.warn('generation ended elsewhere; this run stops');
+      return 'ended';
+    }
+    run.log.warn({ tokens: run.progress.tokens }, 'this run lost the generation to another; it stops and writes nothing more');
+    return 'lost';
   }
-  return pieces;
+
+  private end(run: ActiveRun, body: TerminalEventBody, usage?: GenerationUsage): Promise<boolean> {
+    const { job, runToken } = run;
+    return this.finisher.finish({ id: job.generationId, tenantId: job.tenantId, model: job.model, runToken }, body, usage);
+  }
 }
 
 /**
  * Usage as the upstream reported it; what it left out is counted: completion tokens
  * as text deltas received, prompt tokens estimated at 4 characters per token.
  */
-function countUsage(job: GenerationJob, usage: ProviderUsage | undefined, deltas: number): GenerationUsage {
+function countUsage(job: GenerationJob, { usage, tokens }: RunProgress): GenerationUsage {
   const promptChars = job.messages.reduce((sum, m) => sum + JSON.stringify(m.content ?? '').length, 0);
   return {
     promptTokens: usage?.promptTokens ?? Math.ceil(promptChars / 4),
-    completionTokens: usage?.completionTokens ?? deltas,
+    completionTokens: usage?.completionTokens ?? tokens,
   };
 }
 

@@ -3,7 +3,7 @@ import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BATCH_ITEM_JOB, GENERATE_JOB, GENERATIONS_QUEUE, batchItemJobSchema, generationJobSchema, type GenerationJob, type RedisKeys } from '@tokenwire/contracts';
 import { GenerationFinisher, LOGGER, REDIS_KEYS, TOKENWIRE_CONFIG, bullConnection, closeBullConnection, type Logger, type TokenwireConfig } from '@tokenwire/core';
-import { GenerationRunnerService, HAND_BACK } from './generation-runner.service';
+import { GenerationRunnerService, HAND_BACK, LOST_LOCK } from './generation-runner.service';
 import { BatchItemRunnerService } from '../batches/batch-item-runner.service';
 
 /** Job name → handler. A job name without exactly one handler refuses to start. */
@@ -43,6 +43,14 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
     });
     this.worker.on('failed', (job, error) => void this.onFailed(job, error));
     this.worker.on('error', (error) => this.logger.error({ err: error }, 'queue worker error'));
+    // BullMQ keeps running a job whose lock it could not renew (a paused or overloaded process);
+    // another worker may already have it, so this run stops its upstream call and writes nothing more.
+    this.worker.on('lockRenewalFailed', (jobIds) => {
+      for (const jobId of jobIds) {
+        this.logger.warn({ jobId }, 'lost the lock of a running job; stopping it');
+        this.worker?.cancelJob(jobId, LOST_LOCK);
+      }
+    });
   }
 
   /** Cancels the job if this worker runs it. */

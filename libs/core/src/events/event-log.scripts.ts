@@ -6,15 +6,19 @@
 
 /**
  * Append one non-terminal event.
- * KEYS: 1 event log, 2 terminal marker
- * ARGV: 1 entry id (`<seq>-0`), 2 event JSON, 3 live channel, 4 max events, 5 ttl seconds
- * Returns 1, or 0 when the generation already ended (a late writer must stop).
+ * KEYS: 1 event log, 2 terminal marker, 3 meta hash
+ * ARGV: 1 entry id (`<seq>-0`), 2 event JSON, 3 live channel, 4 max events, 5 ttl seconds,
+ *       6 the writing run's token ('' for a writer that claimed no run)
+ * Returns 1; 0 when the generation already ended; -1 when another run has claimed the generation
+ * (this one lost its job lock): a late writer must stop either way.
  * The same entry sent again is a success that changes nothing: ioredis resends the commands
  * whose replies a dropped connection lost, and Redis may have run them already.
  * A different entry at an id not above the log's top raises an error: two writers for one generation.
+ * The meta hash's TTL is renewed with the log's, so it cannot expire under a long run.
  */
 export const APPEND_EVENT_LUA = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[3], 'run') ~= ARGV[6] then return -1 end
 local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], ARGV[1], 'e', ARGV[2])
 if type(added) == 'table' and added.err then
   local existing = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
@@ -22,8 +26,28 @@ if type(added) == 'table' and added.err then
   return redis.error_reply(added.err)
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+if ARGV[6] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1
+`;
+
+/**
+ * The pre-flight of a job, before it may reach a provider: one step, so a re-delivered,
+ * ended or cancelled job is a no-op and two runs of one job cannot both believe they own it.
+ * KEYS: 1 terminal marker, 2 cancel request, 3 meta hash, 4 event log
+ * ARGV: 1 this run's token, 2 now (ms), 3 ttl seconds
+ * Returns -1 when the generation already ended (nothing to do), -2 when a cancel was requested
+ * (the caller writes `cancelled`), else marks it running, owned by this run, and returns the
+ * log's top seq (0 when empty). Appends and the terminal event of an older run are refused from here on.
+ */
+export const CLAIM_RUN_LUA = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
+redis.call('HSET', KEYS[3], 'status', 'running', 'startedAt', ARGV[2], 'run', ARGV[1])
+redis.call('EXPIRE', KEYS[3], ARGV[3])
+local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
+if #top == 0 then return 0 end
+return tonumber(string.match(top[1][1], '^(%d+)'))
 `;
 
 /**
@@ -31,12 +55,15 @@ return 1
  * KEYS: 1 event log, 2 terminal marker, 3 meta hash
  * ARGV: 1 generation id, 2 event body JSON (an object without jobId/seq),
  *       3 live channel, 4 max events, 5 ttl seconds, 6 final status, 7 now (ms),
- *       8 this write's own token (the marker's value)
- * Returns the terminal event's seq, or 0 when another write ended the generation. The same
+ *       8 this write's own token (the marker's value), 9 the writing run's token ('' for a writer
+ *       that claimed no run: a cancel before start, a reaper)
+ * Returns the terminal event's seq, or 0 when another write ended the generation or another run
+ * has claimed it. The same
  * write sent again (ioredis resends a command whose reply a dropped connection lost) finds its
  * own token in the marker and gets its seq again, so its caller still books the ending.
  */
 export const APPEND_TERMINAL_LUA = `
+if (ARGV[9] or '') ~= '' and redis.call('HGET', KEYS[3], 'run') ~= ARGV[9] then return 0 end
 if not redis.call('SET', KEYS[2], ARGV[8], 'NX', 'EX', ARGV[5]) then
   if redis.call('GET', KEYS[2]) ~= ARGV[8] then return 0 end
   local ended = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)

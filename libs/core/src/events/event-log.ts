@@ -7,10 +7,11 @@ import {
   type StreamEventBody,
   type TerminalEventBody,
 } from '@tokenwire/contracts';
-import { APPEND_EVENT_LUA, APPEND_TERMINAL_LUA } from './event-log.scripts';
+import { APPEND_EVENT_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA } from './event-log.scripts';
 
 interface EventLogCommands {
-  twAppendEvent(log: string, marker: string, id: string, json: string, channel: string, maxEvents: number, ttl: number): Promise<number>;
+  twAppendEvent(log: string, marker: string, meta: string, id: string, json: string, channel: string, maxEvents: number, ttl: number, runToken: string): Promise<number>;
+  twClaimRun(marker: string, cancel: string, meta: string, log: string, runToken: string, now: number, ttl: number): Promise<number>;
   twAppendTerminal(
     log: string,
     marker: string,
@@ -23,8 +24,17 @@ interface EventLogCommands {
     status: GenerationStatus,
     now: number,
     writeToken: string,
+    runToken: string,
   ): Promise<number>;
 }
+
+/** What one append did: written; refused because the generation ended; refused because another run owns it now. */
+export type AppendResult = 'written' | 'ended' | 'lost';
+
+/** What the pre-flight of a run found: nothing to do, a cancel to honour, or the run may go ahead after `lastSeq`. */
+export type RunClaim = { kind: 'ended' } | { kind: 'cancel-requested' } | { kind: 'claimed'; lastSeq: number };
+
+const APPEND_RESULT: Record<number, AppendResult> = { 1: 'written', 0: 'ended', [-1]: 'lost' };
 
 /** An event and the exact JSON it travels as (serialised once, by its writer). */
 export interface LoggedEvent {
@@ -52,32 +62,57 @@ export class EventLog {
     private readonly limits: { ttlSeconds: number; maxEvents: number },
   ) {
     if (!('twAppendEvent' in redis)) {
-      redis.defineCommand('twAppendEvent', { numberOfKeys: 2, lua: APPEND_EVENT_LUA });
+      redis.defineCommand('twAppendEvent', { numberOfKeys: 3, lua: APPEND_EVENT_LUA });
+      redis.defineCommand('twClaimRun', { numberOfKeys: 4, lua: CLAIM_RUN_LUA });
       redis.defineCommand('twAppendTerminal', { numberOfKeys: 3, lua: APPEND_TERMINAL_LUA });
     }
     this.redis = redis as Redis & EventLogCommands;
   }
 
   /**
+   * The one pre-flight of a run, before any upstream call: refuses an ended generation, reports a
+   * requested cancel, otherwise marks the generation running and owned by `runToken` (an earlier
+   * run's writes are refused from then on) and returns the log's top seq.
+   */
+  async claimRun(generationId: string, runToken: string): Promise<RunClaim> {
+    const k = this.keys;
+    const top = await this.redis.twClaimRun(
+      k.terminalMarker(generationId),
+      k.cancelRequest(generationId),
+      k.meta(generationId),
+      k.eventLog(generationId),
+      runToken,
+      Date.now(),
+      this.limits.ttlSeconds,
+    );
+    if (top === -1) return { kind: 'ended' };
+    if (top === -2) return { kind: 'cancel-requested' };
+    return { kind: 'claimed', lastSeq: top };
+  }
+
+  /**
    * The appender of one generation's non-terminal events, each with the writer's own seq.
    * Not awaited per token by the worker: commands on one connection keep their order.
-   * Its promise resolves false when the generation has already ended.
+   * `runToken` is the run that claimed the generation ('' for a writer that claimed none).
    * Keys and the JSON head are built once per generation, not once per token.
    */
-  appender(generationId: string): (seq: number, body: StreamEventBody) => Promise<boolean> {
-    const { eventLog, terminalMarker, liveChannel } = this.keys;
-    const [log, marker, channel] = [eventLog(generationId), terminalMarker(generationId), liveChannel(generationId)];
+  appender(generationId: string, runToken = ''): (seq: number, body: StreamEventBody) => Promise<AppendResult> {
+    const { eventLog, terminalMarker, meta, liveChannel } = this.keys;
+    const [log, marker, metaKey, channel] = [eventLog(generationId), terminalMarker(generationId), meta(generationId), liveChannel(generationId)];
     const head = `{"jobId":${JSON.stringify(generationId)},"seq":`;
     const { maxEvents, ttlSeconds } = this.limits;
     return async (seq, body) => {
       // The same JSON as JSON.stringify({ jobId, seq, ...body }), without copying body per token.
       const json = `${head}${seq},${JSON.stringify(body).slice(1)}`;
-      return (await this.redis.twAppendEvent(log, marker, `${seq}-0`, json, channel, maxEvents, ttlSeconds)) === 1;
+      return APPEND_RESULT[await this.redis.twAppendEvent(log, marker, metaKey, `${seq}-0`, json, channel, maxEvents, ttlSeconds, runToken)]!;
     };
   }
 
-  /** Appends the terminal event unless one exists. Returns its seq, or undefined if another writer ended it first. */
-  async appendTerminal(generationId: string, body: TerminalEventBody): Promise<number | undefined> {
+  /**
+   * Appends the terminal event unless one exists (or, given `runToken`, unless another run owns the
+   * generation). Returns its seq, or undefined if another writer ended it first.
+   */
+  async appendTerminal(generationId: string, body: TerminalEventBody, runToken = ''): Promise<number | undefined> {
     const k = this.keys;
     const seq = await this.redis.twAppendTerminal(
       k.eventLog(generationId),
@@ -91,6 +126,7 @@ export class EventLog {
       TERMINAL_STATUS[body.type],
       Date.now(),
       randomUUID(), // tells a resend of this write from another writer's
+      runToken,
     );
     return seq > 0 ? seq : undefined;
   }

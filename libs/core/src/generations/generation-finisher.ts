@@ -13,6 +13,8 @@ export interface FinishingGeneration {
   id: string;
   tenantId: string;
   model: string;
+  /** The run that claimed the generation (EventLog.claimRun); absent for a writer that claimed none. */
+  runToken?: string;
 }
 
 /**
@@ -32,7 +34,7 @@ export class GenerationFinisher {
     const log = this.logger.child({ jobId: generation.id, tenantId: generation.tenantId, model: generation.model });
     for (let attempt = 1; ; attempt++) {
       try {
-        const seq = await this.eventLog.appendTerminal(generation.id, body);
+        const seq = await this.eventLog.appendTerminal(generation.id, body, generation.runToken);
         if (seq === undefined) {
           log.info({ terminal: body.type }, 'terminal event already written; not writing another');
           return false;

@@ -30,12 +30,6 @@ export class GenerationMetaStore {
       .exec();
   }
 
-  /** Marks a generation running, unless it already ended. */
-  async markRunning(id: string, now = Date.now()): Promise<void> {
-    const key = this.keys.meta(id);
-    await this.redis.multi().hset(key, { status: 'running', startedAt: now }).expire(key, this.ttlSeconds).exec();
-  }
-
   async get(id: string): Promise<GenerationMeta | undefined> {
     const hash = await this.redis.hgetall(this.keys.meta(id));
     if (!hash.id || !hash.tenantId) return undefined; // a worker's write can precede the api's

@@ -29,7 +29,7 @@ export class TokenwireMetrics {
   readonly tokens = new Counter({ name: 'tokenwire_tokens_total', help: 'Text deltas streamed', labelNames: ['model'] as const, registers: [this.registry] });
   readonly generations = new Counter({
     name: 'tokenwire_generations_total',
-    help: 'Generations ended, by outcome (done, error, cancelled, handed_back)',
+    help: 'Runs of generations, by outcome (done, error, cancelled, handed_back, lost: another run took over, ended_elsewhere)',
     labelNames: ['model', 'outcome'] as const,
     registers: [this.registry],
   });
