@@ -1,12 +1,20 @@
 #!/usr/bin/env node
-// `npm start`: one api and one worker process, their output prefixed, both stopped together.
+// `npm start`: one api and one worker process, stopped together. On a terminal their logs are shown as
+// readable lines (pino-pretty) and a banner says where everything is once both are up; otherwise, or with
+// LOG_FORMAT=json, their JSON lines pass through unchanged.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { prettyFactory } from 'pino-pretty';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const apps = { api: 'apps/api/dist/main.js', worker: 'apps/worker/dist/main.js' };
+const format = process.env.LOG_FORMAT ?? 'auto';
+const readable = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
+const colors = process.stdout.isTTY === true;
+const prettify = prettyFactory({ colorize: colors, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service,links', singleLine: true });
 const children = [];
+const ready = {};
 let stopping = false;
 
 function stop(code) {
@@ -17,14 +25,55 @@ function stop(code) {
   Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r() : c.once('exit', r))))).then(() => process.exit(code));
 }
 
+function onLogLine(name, line) {
+  let entry;
+  try {
+    entry = JSON.parse(line);
+  } catch {
+    process.stdout.write(`[${name}] ${line}\n`);
+    return;
+  }
+  process.stdout.write(readable ? prettify(entry) : `${line}\n`);
+  if (entry.msg === 'api listening') ready.api = entry;
+  if (entry.msg === 'worker started') ready.worker = entry;
+  if (readable && ready.api && ready.worker && !ready.shown) {
+    ready.shown = true;
+    process.stdout.write(banner(ready.api, ready.worker));
+  }
+}
+
+function banner(api, worker) {
+  const bold = (text) => (colors ? `\x1b[1m${text}\x1b[22m` : text);
+  const { links } = api;
+  return [
+    '',
+    bold('Tokenwire is up (api + worker). Ctrl-C stops both.'),
+    `  playground       ${bold(links.playground)}`,
+    `  API docs         ${links.docs}`,
+    `  metrics          ${links.metrics} (api), ${worker.metricsUrl} (worker)`,
+    `  queue dashboard  ${links.queueDashboard}${api.auth ? ' (operator token)' : ''}`,
+    `  models           ${api.models.join(', ')}`,
+    `  auth             ${api.auth ? 'on: requests need an API key' : 'off: every request is tenant "default"'}`,
+    `  redis            ${api.redis}`,
+    `  try              curl -N ${api.url}/v1/chat/completions -H 'content-type: application/json' \\`,
+    `                     -d '{"model":"${api.models[0]}","stream":true,"messages":[{"role":"user","content":"hello"}]}'`,
+    '',
+    '',
+  ].join('\n');
+}
+
 for (const [name, entry] of Object.entries(apps)) {
-  const child = spawn(process.execPath, [path.join(root, entry)], { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-  for (const stream of [child.stdout, child.stderr]) {
+  // The children always log JSON: this process reads their start-up lines and formats for the terminal.
+  const child = spawn(process.execPath, [path.join(root, entry)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_FORMAT: 'json' } });
+  for (const [stream, handle] of [
+    [child.stdout, (line) => onLogLine(name, line)],
+    [child.stderr, (line) => process.stderr.write(`[${name}] ${line}\n`)],
+  ]) {
     let rest = '';
     stream.on('data', (data) => {
       const lines = (rest + data).split('\n');
       rest = lines.pop();
-      for (const line of lines) process.stdout.write(`[${name}] ${line}\n`);
+      for (const line of lines) if (line) handle(line);
     });
   }
   child.on('exit', (code) => {
@@ -33,9 +82,5 @@ for (const [name, entry] of Object.entries(apps)) {
   });
   children.push(child);
 }
-const port = process.env.PORT ?? '3000';
-console.log(`Tokenwire: api on http://127.0.0.1:${port}, try:
-  curl -N http://127.0.0.1:${port}/v1/chat/completions -H 'content-type: application/json' \\
-    -d '{"model":"demo","stream":true,"messages":[{"role":"user","content":"hello"}]}'`);
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));

@@ -4,10 +4,10 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express from 'express';
-import { PinoNestLogger, createLogger, loadConfig, resolveModels, type TokenwireConfigInput } from '@tokenwire/core';
+import { PinoNestLogger, createLogger, reachableHost, describeRedis, loadConfig, resolveModels, type TokenwireConfigInput } from '@tokenwire/core';
 import { ApiModule } from './api.module';
 import { ConfiguredIoAdapter } from './socket/configured-io.adapter';
-import { mountQueueDashboard } from './admin/queue-dashboard';
+import { QUEUE_DASHBOARD_PATH, mountQueueDashboard } from './admin/queue-dashboard';
 
 export interface RunningApi {
   app: NestExpressApplication;
@@ -19,7 +19,7 @@ export interface RunningApi {
 /** Starts the api: HTTP routes, SSE and Socket.IO. `overrides` are for tests and embedding. */
 export async function createApi(overrides: TokenwireConfigInput = {}, env = process.env): Promise<RunningApi> {
   const loaded = loadConfig(env, overrides);
-  const logger = createLogger('api', loaded.log.level);
+  const logger = createLogger('api', loaded.log);
   const config = await resolveModels(loaded, logger);
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, logger), {
     logger: new PinoNestLogger(logger),
@@ -36,8 +36,10 @@ export async function createApi(overrides: TokenwireConfigInput = {}, env = proc
   app.useStaticAssets(path.join(__dirname, '..', 'public'), { index: 'index.html' });
   await app.listen(config.api.port, config.api.host);
   const address = app.getHttpServer().address() as AddressInfo;
-  const host = config.api.host === '0.0.0.0' || config.api.host === '::' ? '127.0.0.1' : config.api.host;
+  const host = reachableHost(config.api.host);
   const url = `http://${host}:${address.port}`;
-  logger.info({ url, models: config.models.map((m) => m.name) }, 'api listening');
+  // What a person needs to start (scripts/start-all.mjs turns this line into the banner).
+  const links = { playground: `${url}/`, docs: `${url}/docs`, metrics: `${url}/metrics`, queueDashboard: `${url}${QUEUE_DASHBOARD_PATH}` };
+  logger.info({ url, links, models: config.models.map((m) => m.name), auth: config.auth.enabled, redis: describeRedis(config.redis) }, 'api listening');
   return { app, url, close: () => app.close() };
 }

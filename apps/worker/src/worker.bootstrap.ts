@@ -1,14 +1,14 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
-import { PinoNestLogger, createLogger, loadConfig, resolveModels, type TokenwireConfigInput } from '@tokenwire/core';
+import { PinoNestLogger, createLogger, reachableHost, loadConfig, resolveModels, type TokenwireConfigInput } from '@tokenwire/core';
 import { WorkerModule } from './worker.module';
 import { MetricsServerService } from './metrics/metrics-server.service';
 
 /** Starts a worker: queue consumers only, no HTTP. `overrides` are for tests and embedding. */
 export async function createWorker(overrides: TokenwireConfigInput = {}, env = process.env): Promise<INestApplicationContext> {
   const loaded = loadConfig(env, overrides);
-  const logger = createLogger('worker', loaded.log.level);
+  const logger = createLogger('worker', loaded.log);
   const config = await resolveModels(loaded, logger);
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, logger), {
     logger: new PinoNestLogger(logger),
@@ -16,6 +16,7 @@ export async function createWorker(overrides: TokenwireConfigInput = {}, env = p
   app.enableShutdownHooks();
   await app.init();
   const metricsPort = app.get(MetricsServerService).port;
-  logger.info({ concurrency: config.worker.concurrency, models: config.models.map((m) => m.name), metricsUrl: `http://${config.api.host}:${metricsPort}/metrics` }, 'worker started');
+  const host = reachableHost(config.api.host);
+  logger.info({ concurrency: config.worker.concurrency, models: config.models.map((m) => m.name), metricsUrl: `http://${host}:${metricsPort}/metrics` }, 'worker started');
   return app;
 }

@@ -154,6 +154,8 @@ export const tokenwireConfigSchema = z.object({
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** `json`: one JSON object per line (for log shippers); `pretty`: readable lines; `auto`: pretty on a terminal, else json. */
+      format: z.enum(['auto', 'json', 'pretty']).default('auto'),
     })
     .prefault({}),
   ollama: z
@@ -228,6 +230,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_GENERATION_TTL_SECONDS: ['generations', 'ttlSeconds'],
   TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
   LOG_LEVEL: ['log', 'level'],
+  LOG_FORMAT: ['log', 'format'],
   TOKENWIRE_BATCH_CONCURRENCY: ['batches', 'concurrency'],
   TOKENWIRE_BATCH_MAX_ITEMS: ['batches', 'maxItems'],
   TOKENWIRE_BATCH_BODY_LIMIT: ['batches', 'bodyLimit'],

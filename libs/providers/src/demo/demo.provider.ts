@@ -23,8 +23,8 @@ export const demoProviderOptionsSchema = z.object({
 export type DemoProviderOptions = z.input<typeof demoProviderOptionsSchema>;
 
 const FILLER =
-  'Tokenwire streams every token from the worker through Redis to your client as soon as it exists . ' +
-  'This reply comes from the built-in demo provider , which needs no model server .';
+  'Tokenwire streams every token from the worker through Redis to your client as soon as it exists. ' +
+  'This reply comes from the built-in demo provider, which needs no model server.';
 
 /** No network: a deterministic reply at a configurable pace. */
 export class DemoProvider implements LanguageModelProvider {
@@ -42,7 +42,9 @@ export class DemoProvider implements LanguageModelProvider {
     if (this.options.reply !== undefined) return splitTokens(this.options.reply);
     const lastUser = [...messages].reverse().find((m) => m.role === 'user');
     const prompt = lastUser ? contentText(lastUser.content).trim() : '';
-    const words = `You said: ${prompt || '(nothing)'} . ${FILLER}`.split(/\s+/).filter(Boolean);
+    // Punctuation stays on its word (a token is a word with its leading space), so the reply reads as text.
+    const said = prompt ? (/[.!?]$/.test(prompt) ? prompt : `${prompt}.`) : '(nothing).';
+    const words = `You said: ${said} ${FILLER}`.split(/\s+/).filter(Boolean);
     const tokens: string[] = [];
     for (let i = 0; tokens.length < this.options.tokens; i++) tokens.push((i === 0 ? '' : ' ') + words[i % words.length]);
     return tokens;
@@ -67,7 +69,6 @@ export class DemoProvider implements LanguageModelProvider {
 function splitTokens(text: string): string[] {
   return text.match(/\s*\S+/g) ?? [];
 }
-
 
 function countPromptTokens(messages: ChatMessage[]): number {
   return messages.reduce((sum, m) => sum + splitTokens(contentText(m.content)).length, 0);

@@ -1,0 +1,108 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { deletePrefix, testRedisUrl, uniquePrefix } from '../support/redis';
+import { waitFor } from '../support/wait';
+
+const root = path.resolve(__dirname, '..', '..', '..'); // from test/dist/ops
+const START_ALL = path.join(root, 'scripts', 'start-all.mjs');
+
+interface Started {
+  child: ChildProcess;
+  output: () => string;
+  stop(): Promise<number | null>;
+}
+
+/** `npm start`'s launcher (api + worker) on the suite's Redis; `terminal` runs it under a pseudo-terminal (util-linux `script`). */
+function startAll(prefix: string, { terminal, env = {} }: { terminal: boolean; env?: Record<string, string> }): Started {
+  const fullEnv = {
+    PATH: process.env.PATH ?? '',
+    REDIS_URL: testRedisUrl(),
+    TOKENWIRE_REDIS_PREFIX: prefix,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    WORKER_METRICS_PORT: '0',
+    OLLAMA_DISCOVER_URLS: 'off',
+    LOG_LEVEL: 'info',
+    ...env,
+  };
+  const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(START_ALL)}`;
+  const child = terminal
+    ? spawn('script', ['-qfec', command, '/dev/null'], { env: fullEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [START_ALL], { env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (data: Buffer) => (output += data.toString()));
+  child.stderr!.on('data', (data: Buffer) => (output += data.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => output,
+    async stop() {
+      // On the terminal, Ctrl-C (the line discipline turns it into SIGINT for the whole foreground group).
+      if (terminal) child.stdin!.write('\x03');
+      else child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+describe('npm start', () => {
+  const prefixes: string[] = [];
+  const running: Started[] = [];
+  after(async () => {
+    for (const started of running) if (started.child.exitCode === null) started.child.kill('SIGKILL');
+    for (const prefix of prefixes) await deletePrefix(prefix);
+  });
+  const start = (options: Parameters<typeof startAll>[1]) => {
+    const prefix = uniquePrefix();
+    prefixes.push(prefix);
+    const started = startAll(prefix, options);
+    running.push(started);
+    return started;
+  };
+
+  it('on a terminal: readable log lines and a banner with working links once api and worker are up', async () => {
+    assert.equal(spawnSync('script', ['--version']).error, undefined, 'util-linux `script` gives this test its terminal');
+    const started = start({ terminal: true });
+    await waitFor('the banner', () => /try\s+curl/.test(started.output()), { timeoutMs: 30_000 });
+    // eslint-disable-next-line no-control-regex
+    const text = started.output().replace(/\x1b\[[0-9;]*m/g, '');
+    const playground = /playground\s+(http:\/\/\S+)/.exec(text)![1]!;
+    const link = (label: string) => new RegExp(`${label}\\s+(http://\\S+)`).exec(text)?.[1];
+    assert.match(text, /INFO \(worker\): worker started/);
+    assert.match(text, /INFO \(api\): api listening/);
+    assert.ok(!text.split(/\r?\n/).some((line) => line.trimStart().startsWith('{"')), `no JSON lines on a terminal:\n${text}`);
+    assert.doesNotMatch(text, /Mapped \{/, 'route mappings are not logged at info');
+    assert.match(text, /models\s+demo, demo-fast/);
+    assert.match(text, /auth\s+off/);
+    assert.match(text, new RegExp(`redis\\s+redis://127\\.0\\.0\\.1:\\d+/? \\(prefix ${prefixes.at(-1)}\\)`));
+
+    const page = await fetch(playground);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<html/i);
+    assert.equal((await fetch(link('API docs')!)).status, 200);
+    assert.equal((await fetch(link('queue dashboard')!)).status, 200);
+    const metricsLinks = /metrics\s+(http:\/\/\S+) \(api\), (http:\/\/\S+) \(worker\)/.exec(text);
+    for (const url of [metricsLinks![1]!, metricsLinks![2]!]) assert.match(await (await fetch(url)).text(), /tokenwire_/);
+    await started.stop();
+    await assert.rejects(fetch(playground), 'Ctrl-C stopped the api');
+  });
+
+  it('not on a terminal: every line on stdout is a JSON log line', async () => {
+    const started = start({ terminal: false });
+    await waitFor('api and worker to be up', () => /"api listening"/.test(started.output()) && /"worker started"/.test(started.output()), { timeoutMs: 30_000 });
+    const lines = started.output().split('\n').filter(Boolean);
+    await started.stop();
+    for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a JSON line: ${line}`);
+    assert.ok(lines.some((line) => JSON.parse(line).service === 'worker'));
+  });
+
+  it('LOG_FORMAT=json keeps JSON lines on a terminal too', async () => {
+    const started = start({ terminal: true, env: { LOG_FORMAT: 'json' } });
+    await waitFor('api and worker to be up', () => /"api listening"/.test(started.output()) && /"worker started"/.test(started.output()), { timeoutMs: 30_000 });
+    const lines = started.output().split(/\r?\n/).filter((line) => line.trim());
+    await started.stop();
+    for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a JSON line: ${line}`);
+  });
+});
