@@ -6,15 +6,23 @@ export interface BreakerSnapshot {
   openedAt?: number;
 }
 
+/** One call the breaker let through. Ends with `succeed`, `fail`, or `release` (no verdict), whichever comes first. */
+export interface BreakerPermit {
+  /** Whether this call is the half-open trial. */
+  readonly trial: boolean;
+}
+
 /**
  * Per-upstream breaker: `threshold` consecutive failures open it; after `resetMs`
  * one trial call is let through (half-open); its outcome closes or reopens it.
+ * A trial that ends without a verdict (cancelled, aborted while waiting for a slot)
+ * frees the trial slot for the next call: every exit of a call must reach `release`.
  */
 export class CircuitBreaker {
   private state: BreakerState = 'closed';
   private failures = 0;
   private openedAt = 0;
-  private trialInFlight = false;
+  private trial?: BreakerPermit;
 
   constructor(
     private readonly threshold: number,
@@ -23,30 +31,35 @@ export class CircuitBreaker {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Whether a call may go upstream now (claims the half-open trial when it does). */
-  tryAcquire(): boolean {
-    if (this.state === 'closed') return true;
+  /** A permit when a call may go upstream now (the half-open trial's, when it is one); undefined when open. */
+  tryAcquire(): BreakerPermit | undefined {
+    if (this.state === 'closed') return { trial: false };
     if (this.state === 'open' && this.now() - this.openedAt >= this.resetMs) this.transition('half-open');
-    if (this.state === 'half-open' && !this.trialInFlight) {
-      this.trialInFlight = true;
-      return true;
+    if (this.state === 'half-open' && !this.trial) {
+      this.trial = { trial: true };
+      return this.trial;
     }
-    return false;
+    return undefined;
   }
 
-  succeed(): void {
-    this.trialInFlight = false;
+  succeed(permit: BreakerPermit): void {
+    this.release(permit);
     this.failures = 0;
     if (this.state !== 'closed') this.transition('closed');
   }
 
-  fail(): void {
-    this.trialInFlight = false;
+  fail(permit: BreakerPermit): void {
+    this.release(permit);
     this.failures++;
     if (this.state === 'half-open' || (this.state === 'closed' && this.failures >= this.threshold)) {
       this.openedAt = this.now();
       this.transition('open');
     }
+  }
+
+  /** Ends a call without a verdict: frees the trial slot if this call held it, state unchanged. */
+  release(permit: BreakerPermit): void {
+    if (this.trial === permit) this.trial = undefined;
   }
 
   snapshot(): BreakerSnapshot {

@@ -55,7 +55,8 @@ export class UpstreamRouterService {
       if (!resolved) continue;
       const breaker = this.breaker(name);
       for (let attempt = 1; attempt <= this.config.upstream.maxAttempts; attempt++) {
-        if (!breaker.tryAcquire()) {
+        const permit = breaker.tryAcquire();
+        if (!permit) {
           lastError ??= new UpstreamConnectError(`circuit breaker for "${name}" is open after repeated upstream failures`);
           log.warn({ upstreamModel: name }, 'circuit open; skipping upstream');
           break;
@@ -63,31 +64,35 @@ export class UpstreamRouterService {
         let started = false;
         let retryDelay = 0;
         const cap = this.caps.get(name);
-        const release = cap ? await this.semaphore.acquire(this.keys.modelLeases(name), holder, cap, signal) : undefined;
+        let release: (() => Promise<void>) | undefined;
         try {
+          // Inside the try: a call aborted while it waits for a slot still frees its breaker permit.
+          release = cap ? await this.semaphore.acquire(this.keys.modelLeases(name), holder, cap, signal) : undefined;
           for await (const chunk of this.open(resolved, request, signal)) {
             if (!started) {
               started = true;
-              breaker.succeed();
+              breaker.succeed(permit);
               if (name !== modelName || attempt > 1) log.info({ answeredBy: name, attempt }, 'upstream connected after retry/fallback');
             }
             yield chunk;
           }
-          if (!started) breaker.succeed();
+          if (!started) breaker.succeed(permit);
           return;
         } catch (error) {
           if (signal.aborted) throw error;
           if (!(error instanceof UpstreamError)) throw error;
           this.metrics.upstreamErrors.inc({ model: name, code: error.code });
           // A non-retryable error (a 400, say) is the request's fault, not the upstream's health.
-          if (error.retryable) breaker.fail();
-          else breaker.succeed();
+          if (error.retryable) breaker.fail(permit);
+          else breaker.succeed(permit);
           if (started || !error.retryable) throw error;
           lastError = error;
           if (attempt === this.config.upstream.maxAttempts) break;
           retryDelay = this.retryDelay(attempt, error);
           log.warn({ upstreamModel: name, attempt, delayMs: retryDelay, code: error.code, status: error.status }, 'upstream failed before the first token; retrying');
         } finally {
+          // Every exit (cancel, a consumer that stopped reading, an unexpected error) ends the permit.
+          breaker.release(permit);
           await release?.().catch((error: unknown) => log.warn({ err: error }, 'cannot release a model slot; its lease will expire'));
         }
         await sleep(retryDelay, undefined, { signal }); // the slot is free while we wait
