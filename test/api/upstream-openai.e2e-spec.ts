@@ -82,29 +82,25 @@ describe('gateway in front of an OpenAI-compatible upstream', () => {
     assert.match(error.message, /500/);
   });
 
-  it('an upstream 500 on the OpenAI route is an OpenAI error naming the upstream status', async () => {
+  it('an upstream 503 on the OpenAI route is an OpenAI error with the upstream status', async () => {
     upstream.script = () => ({ status: 503 });
     await assert.rejects(client.chat.completions.create({ model: 'upstream', messages: [{ role: 'user', content: 'x' }] }), (error: unknown) => {
-      assert.ok(error instanceof OpenAI.APIError);
-      assert.equal(error.status, 502);
-      assert.match(error.message, /upstream status 503/);
+      assert.ok(error instanceof OpenAI.InternalServerError, String(error));
+      assert.equal(error.status, 503);
+      assert.equal(error.code, 'upstream_http_error');
+      assert.match(error.message, /HTTP 503: fake upstream failure 503/);
       return true;
     });
   });
 
-  it('a refused upstream connection ends the stream with an error the SDK raises, and the api keeps serving', async () => {
-    const stream = await client.chat.completions.create({ model: 'unreachable', stream: true, messages: [{ role: 'user', content: 'x' }] });
-    await assert.rejects(
-      (async () => {
-        for await (const _chunk of stream) {
-          // no content is expected before the error
-        }
-      })(),
-      (error: unknown) => {
-        assert.match(String(error), /cannot reach upstream|ECONNREFUSED/);
-        return true;
-      },
-    );
+  it('a refused upstream connection is an HTTP 502 the SDK raises before any chunk (stream: true), and the api keeps serving', async () => {
+    await assert.rejects(client.chat.completions.create({ model: 'unreachable', stream: true, messages: [{ role: 'user', content: 'x' }] }), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.APIError, String(error));
+      assert.equal(error.status, 502);
+      assert.equal(error.code, 'upstream_connect_failed');
+      assert.match(error.message, /cannot reach upstream|ECONNREFUSED/);
+      return true;
+    });
     upstream.script = () => ({ tokens: ['still', ' alive'] });
     const after = await client.chat.completions.create({ model: 'upstream', messages: [{ role: 'user', content: 'x' }] });
     assert.equal(after.choices[0]?.message.content, 'still alive');

@@ -19,6 +19,7 @@ import { DrainService } from './lifecycle/drain.service';
 import { ModelsController } from './models/models.controller';
 import { GenerationsGateway } from './socket/generations.gateway';
 import { GenerationStreamService } from './streams/generation-stream.service';
+import { ProviderRegistry } from '@tokenwire/providers';
 
 @Module({})
 export class ApiModule {
@@ -37,6 +38,8 @@ export class ApiModule {
         GenerationsGateway,
         DrainService,
         BatchesService,
+        // The api reads each model's provider capabilities to refuse what it cannot carry; it never calls a provider.
+        { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models) },
       ],
     };
   }

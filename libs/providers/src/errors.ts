@@ -1,10 +1,34 @@
-import type { ErrorCode } from '@tokenwire/contracts';
+import type { ErrorCode, GatewayError } from '@tokenwire/contracts';
+
+/** What an upstream said about its own failure, in its own terms (OpenAI's `error.code`, `type`, `param`). */
+export interface UpstreamErrorDetails {
+  code?: string;
+  type?: string;
+  param?: string;
+  message?: string;
+}
 
 /** Upstream failures, each with a stable code and whether a retry may help. */
 export abstract class UpstreamError extends Error {
   abstract readonly code: ErrorCode;
   abstract readonly retryable: boolean;
   readonly status?: number;
+  /** The upstream's own error code, type and parameter, when it gave them. */
+  readonly upstream?: UpstreamErrorDetails;
+
+  /** The one serialised shape (contracts' GatewayError), as it crosses Redis and sockets. */
+  toGatewayError(): GatewayError {
+    const u = this.upstream;
+    return {
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      ...(this.status !== undefined ? { status: this.status } : {}),
+      ...(u?.code ? { upstreamCode: u.code } : {}),
+      ...(u?.type ? { upstreamType: u.type } : {}),
+      ...(u?.param ? { param: u.param } : {}),
+    };
+  }
 }
 
 export class UpstreamConnectError extends UpstreamError {
@@ -19,17 +43,24 @@ export class UpstreamConnectError extends UpstreamError {
 export class UpstreamHttpError extends UpstreamError {
   readonly code = 'upstream_http_error' as const;
   override readonly status: number;
+  override readonly upstream?: UpstreamErrorDetails;
   readonly retryAfterMs?: number;
   readonly body: string;
   readonly retryable: boolean;
-  constructor(status: number, body: string, retryAfterMs?: number) {
-    super(`upstream answered HTTP ${status}${body ? `: ${body.slice(0, 300)}` : ''}`);
+  /**
+   * `status` is the upstream's HTTP status (for gRPC, the HTTP status gRPC maps its code to).
+   * `retryable` defaults to the AI SDK's APICallError.isRetryable: timeouts, conflicts, rate limits, server errors.
+   */
+  constructor(status: number, body: string, retryAfterMs?: number, options: { retryable?: boolean; upstream?: UpstreamErrorDetails; cause?: unknown } = {}) {
+    const upstream = options.upstream ?? upstreamErrorDetails(body);
+    const detail = upstream?.message ?? body.slice(0, 300);
+    super(`upstream answered HTTP ${status}${detail ? `: ${detail}` : ''}`, { cause: options.cause });
     this.name = 'UpstreamHttpError';
     this.status = status;
     this.body = body;
     this.retryAfterMs = retryAfterMs;
-    // As the AI SDK's APICallError.isRetryable: timeouts, conflicts, rate limits, server errors.
-    this.retryable = status === 408 || status === 409 || status === 429 || status >= 500;
+    this.upstream = upstream;
+    this.retryable = options.retryable ?? (status === 408 || status === 409 || status === 429 || status >= 500);
   }
 }
 
@@ -53,10 +84,12 @@ export class UpstreamStalledError extends UpstreamError {
 
 export class UpstreamClosedError extends UpstreamError {
   readonly code = 'upstream_closed' as const;
-  readonly retryable = true;
-  constructor(message = 'upstream closed the stream before it finished') {
-    super(message);
+  readonly retryable: boolean;
+  /** `afterOutput`: the upstream had already sent part of the reply, so a retry cannot continue it. */
+  constructor(message = 'upstream closed the stream before it finished', options: { afterOutput?: boolean; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
     this.name = 'UpstreamClosedError';
+    this.retryable = !options.afterOutput;
   }
 }
 
@@ -73,8 +106,43 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 export class UpstreamReportedError extends UpstreamError {
   readonly code = 'upstream_error' as const;
   readonly retryable = false;
-  constructor(message: string) {
+  override readonly upstream?: UpstreamErrorDetails;
+  constructor(message: string, upstream?: UpstreamErrorDetails) {
     super(`upstream reported an error: ${message}`);
     this.name = 'UpstreamReportedError';
+    this.upstream = upstream;
   }
+}
+
+/** The request asks for something this provider cannot carry (checked at admission too; this is the worker's guard). */
+export class UnsupportedRequestError extends UpstreamError {
+  readonly code = 'invalid_request' as const;
+  readonly retryable = false;
+  override readonly status = 400;
+  override readonly upstream?: UpstreamErrorDetails;
+  constructor(message: string, param?: string) {
+    super(message);
+    this.name = 'UnsupportedRequestError';
+    this.upstream = param ? { param } : undefined;
+  }
+}
+
+/**
+ * The error details in an upstream's error body: OpenAI and vLLM `{error: {message, type, code, param}}`,
+ * Anthropic `{type: "error", error: {type, message}}`, Ollama `{error: "…"}`, TGI `{error, error_type}`.
+ */
+export function upstreamErrorDetails(body: string): UpstreamErrorDetails | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (typeof json !== 'object' || json === null) return undefined;
+  const { error, error_type: errorType } = json as { error?: unknown; error_type?: unknown };
+  const text = (value: unknown) => (typeof value === 'string' && value ? value : typeof value === 'number' ? String(value) : undefined);
+  if (typeof error === 'string') return { message: error, code: text(errorType) };
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as Record<string, unknown>;
+  return { message: text(e.message), type: text(e.type), code: text(e.code), param: text(e.param) };
 }

@@ -15,3 +15,5 @@ export * from './triton/triton.provider';
 export * from './responses/openai-responses-ws.provider';
 export * from './responses/map-responses-event';
 export * from './tgi/tgi.provider';
+export * from './capabilities';
+export * from './internal/grpc-status';

@@ -29,15 +29,40 @@ export type ProviderChunk =
   | { type: 'usage'; usage: ProviderUsage }
   | { type: 'finish'; reason: ProviderFinishReason; raw?: string };
 
+/** The sampling fields of GenerationParams a provider may map. */
+export type SamplingParam = 'temperature' | 'topP' | 'maxTokens' | 'stop' | 'presencePenalty' | 'frequencyPenalty' | 'seed';
+
+/** Inclusive bounds of a numeric parameter the upstream accepts. */
+export interface ParamRange {
+  min?: number;
+  max?: number;
+}
+
 export interface ProviderCapabilities {
   streaming: true;
+  /** Function tools round-trip (request `tools`, tool-call deltas back). A request with tools to a provider without them is refused. */
   tools: boolean;
+  /** Whether `tool_choice` may force a tool (`required` or a named function); absent: as `tools`. */
+  forcedToolChoice?: boolean;
   usage: boolean;
+  /** `image_url` content parts: `url` (data: and https: URLs), `data-url` (data: only) or `none` (text only); absent: `none`. */
+  images?: 'url' | 'data-url' | 'none';
+  /**
+   * The sampling parameters the provider maps to its upstream, each with the range it accepts
+   * (`true`: the request schema's range). A request with any other is refused. Absent: all accepted.
+   */
+  params?: Partial<Record<SamplingParam, true | ParamRange>>;
+}
+
+/** Where a provider may log what it skips (e.g. an unknown event type); pino's signature. */
+export interface ProviderLogger {
+  debug(details: Record<string, unknown>, message: string): void;
 }
 
 export interface StreamOptions {
   /** Aborting must close the upstream connection promptly. */
   signal: AbortSignal;
+  log?: ProviderLogger;
 }
 
 export interface LanguageModelProvider {

@@ -1,15 +1,15 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { chatCompletionRequestSchema, type ChatCompletionRequest, type StreamEvent } from '@tokenwire/contracts';
+import { chatCompletionRequestSchema, type ChatCompletionRequest, type GatewayError, type StreamEvent } from '@tokenwire/contracts';
 import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
-import { ApiError, httpStatusForUpstream, openAIErrorBody } from '../common/api-error';
+import { ApiError, openAIErrorBody } from '../common/api-error';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TenantId } from '../auth/tenant.decorator';
 import { SseStream, sseOptions } from '../sse/sse-stream';
 import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
 import { GenerationsService } from '../generations/generations.service';
 import { summarizeEvents } from '../generations/generation-summary';
-import { OpenAIChunkFormatter } from './openai-format';
+import { OpenAIChunkFormatter, openAIError } from './openai-format';
 
 /**
  * OpenAI-compatible `POST /v1/chat/completions`. The HTTP client going away
@@ -39,41 +39,75 @@ export class ChatCompletionsController {
     else await this.complete(id, format, response);
   }
 
+  /**
+   * Streams as OpenAI does, with one rule for errors: the response headers wait (up to
+   * `api.streamHeaderHoldMs`) for the first token or the first error. An error before the first
+   * token is then a plain HTTP error with its own status, as OpenAI answers, so SDKs raise the
+   * matching class. Once the hold expires the stream starts with a `: ping` and a later error is
+   * an error frame.
+   */
   private async stream(id: string, format: OpenAIChunkFormatter, includeUsage: boolean, request: Request, response: Response): Promise<void> {
-    const sse = new SseStream(request, response, sseOptions(this.config));
-    sse.write(format.role());
+    let sse: SseStream | undefined;
+    const start = (): SseStream => {
+      if (!sse) {
+        clearTimeout(hold);
+        sse = new SseStream(request, response, sseOptions(this.config));
+        sse.write(format.role());
+      }
+      return sse;
+    };
+    /** An error: as the HTTP response while nothing was sent, else as the last frame. */
+    const fail = (error: GatewayError) => {
+      if (sse) {
+        // No [DONE] after an error: SDKs must raise, not return a truncated reply.
+        sse.write(OpenAIChunkFormatter.error(error));
+        sse.end();
+        return;
+      }
+      clearTimeout(hold);
+      if (response.headersSent || response.destroyed) return;
+      const { status, body, headers } = openAIError(error);
+      response.status(status).set(headers).json(body);
+    };
+    const holdMs = this.config.api.streamHeaderHoldMs;
+    const hold = setTimeout(() => start().write(': ping\n\n'), holdMs);
+    hold.unref();
+    if (holdMs === 0) start();
     let usage: StreamEvent | undefined;
     const subscription = await this.streams.subscribe(id, 0, (event) => {
       switch (event.type) {
         case 'chunk':
-          sse.write(format.chunk(event));
+          start().write(format.chunk(event));
           break;
         case 'usage':
           usage = event;
           break;
-        case 'done':
-          sse.write(format.finish(event.finishReason));
-          if (includeUsage && usage?.type === 'usage') sse.write(format.usage(usage));
-          sse.write(OpenAIChunkFormatter.DONE);
-          sse.end();
+        case 'done': {
+          const stream = start();
+          stream.write(format.finish(event.finishReason));
+          if (includeUsage && usage?.type === 'usage') stream.write(format.usage(usage));
+          stream.write(OpenAIChunkFormatter.DONE);
+          stream.end();
           break;
+        }
         case 'error':
-          // No [DONE] after an error: SDKs must raise, not return a truncated reply.
-          sse.write(OpenAIChunkFormatter.error(event));
-          sse.end();
+          fail(event);
           break;
         case 'cancelled':
-          sse.write(OpenAIChunkFormatter.error({ code: 'conflict', status: 409, message: `the generation was cancelled: ${event.reason ?? ''}`.trim() }));
-          sse.end();
+          fail({ code: 'conflict', status: 409, message: `the generation was cancelled: ${event.reason ?? ''}`.trim() });
           break;
         case 'restarted':
           // An OpenAI client cannot take back text it already has: fail rather than send a spliced reply.
-          sse.write(OpenAIChunkFormatter.error({ code: 'upstream_closed', status: 502, message: 'the worker running this generation failed mid-stream' }));
-          sse.end();
+          if (sse) fail({ code: 'upstream_closed', status: 502, message: 'the worker running this generation failed mid-stream' });
           break;
       }
     });
-    subscription.onClosed(() => sse.end());
+    // After a terminal event, or when the api closes streams at shutdown (then, before the first token, a retryable error).
+    subscription.onClosed(() => {
+      if (sse) sse.end();
+      else fail({ code: 'internal_error', message: 'the api closed this stream before the first token; retry', retryable: true });
+    });
+    response.once('close', () => clearTimeout(hold));
     this.cancelWhenAbandoned(id, subscription, response);
   }
 
@@ -96,9 +130,8 @@ export class ChatCompletionsController {
     const summary = summarizeEvents(events);
     const last = events[events.length - 1]!;
     if (summary.error) {
-      const status = httpStatusForUpstream(summary.error.code, summary.error.status);
-      const message = summary.error.status ? `${summary.error.message} (upstream status ${summary.error.status})` : summary.error.message;
-      response.status(status).json(openAIErrorBody(status, summary.error.code, message));
+      const { status, body, headers } = openAIError(summary.error);
+      response.status(status).set(headers).json(body);
     } else if (last.type === 'cancelled') {
       response.status(409).json(openAIErrorBody(409, 'conflict', `the generation was cancelled: ${last.reason ?? ''}`.trim()));
     } else {

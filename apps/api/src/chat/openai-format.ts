@@ -1,4 +1,4 @@
-import { chatCompletionObject, type ChunkEvent, type ErrorEvent, type FinishReason, type UsageEvent } from '@tokenwire/contracts';
+import { chatCompletionObject, type ChunkEvent, type FinishReason, type GatewayError, type OpenAIErrorBody, type UsageEvent } from '@tokenwire/contracts';
 import { openAIErrorBody } from '../common/api-error';
 import type { GenerationSummary } from '../generations/generation-summary';
 
@@ -43,8 +43,9 @@ export class OpenAIChunkFormatter {
     return this.frame(`"choices":[],"usage":${JSON.stringify(openAIUsage(event))}`);
   }
 
-  static error(event: Pick<ErrorEvent, 'code' | 'message' | 'status'>): string {
-    return `data: ${JSON.stringify(openAIErrorBody(event.status ?? 502, event.code, event.message))}\n\n`;
+  /** An error frame inside a stream that already started (no [DONE] after it). */
+  static error(error: GatewayError): string {
+    return `data: ${JSON.stringify(openAIError(error).body)}\n\n`;
   }
 
   static readonly DONE = 'data: [DONE]\n\n';
@@ -61,4 +62,41 @@ function openAIUsage(u: { promptTokens?: number; completionTokens?: number; tota
     completion_tokens: u.completionTokens ?? 0,
     total_tokens: u.totalTokens ?? (u.promptTokens ?? 0) + (u.completionTokens ?? 0),
   };
+}
+
+/** The HTTP status a generation's error answers with on the OpenAI route. */
+function openAIStatus(error: GatewayError): number {
+  switch (error.code) {
+    case 'upstream_http_error':
+      // The upstream's own status (for gRPC, the HTTP status of its code), so the SDK raises the same class.
+      return error.status !== undefined && error.status >= 400 && error.status <= 599 ? error.status : 502;
+    case 'invalid_request':
+      return 400;
+    case 'unauthorized':
+      return 401;
+    case 'not_found':
+    case 'model_not_found':
+      return 404;
+    case 'conflict':
+      return 409;
+    case 'rate_limited':
+      return 429;
+    case 'upstream_stalled':
+      return 504;
+    default:
+      return 502;
+  }
+}
+
+/**
+ * An error as the OpenAI route answers it: the upstream's status, and its `code`, `type` and
+ * `param` when it gave them (so `openai` raises e.g. BadRequestError with code
+ * "context_length_exceeded"), else the gateway's code. `x-should-retry` passes on whether a new
+ * attempt may help, which the SDK obeys before its own status rule.
+ */
+export function openAIError(error: GatewayError): { status: number; body: OpenAIErrorBody; headers: Record<string, string> } {
+  const status = openAIStatus(error);
+  const body = openAIErrorBody(status, error.upstreamCode ?? error.code, error.message, error.param);
+  if (error.upstreamType) body.error.type = error.upstreamType;
+  return { status, body, headers: error.retryable === undefined ? {} : { 'x-should-retry': String(error.retryable) } };
 }

@@ -34,11 +34,3 @@ export function openAIErrorBody(status: number, code: string, message: string, p
     error: { message, type: OPENAI_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), param: param ?? null, code },
   };
 }
-
-/** HTTP status for a generation that ended in an upstream error (non-streaming responses). */
-export function httpStatusForUpstream(code: ErrorCode, upstreamStatus?: number): number {
-  if (code === 'upstream_http_error' && upstreamStatus === 429) return 429;
-  if (code === 'upstream_stalled') return 504;
-  if (code === 'model_not_found') return 404;
-  return 502;
-}

@@ -44,7 +44,10 @@ export function summarizeEvents(events: Iterable<StreamEvent>): GenerationSummar
         summary.finishReason = event.finishReason;
         break;
       case 'error':
-        summary.error = { code: event.code, message: event.message, status: event.status, retryable: event.retryable };
+        {
+          const { type: _type, jobId: _jobId, seq: _seq, ...error } = event;
+          summary.error = error;
+        }
         break;
       case 'cancelled':
         break;

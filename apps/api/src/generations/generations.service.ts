@@ -28,6 +28,7 @@ import {
   type Logger,
   type TokenwireConfig,
 } from '@tokenwire/core';
+import { ProviderRegistry, requestRefusal } from '@tokenwire/providers';
 import { ApiError } from '../common/api-error';
 import { summarizeEvents } from './generation-summary';
 
@@ -46,6 +47,7 @@ export class GenerationsService {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly accounting: TenantAccounting,
     private readonly finisher: GenerationFinisher,
+    private readonly providers: ProviderRegistry,
   ) {
     this.modelNames = new Set(config.models.map((m) => m.name));
     queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
@@ -65,6 +67,8 @@ export class GenerationsService {
     if (!this.modelNames.has(request.model)) {
       throw new ApiError(404, 'model_not_found', `The model '${request.model}' does not exist`, 'model');
     }
+    const params = toGenerationParams(request);
+    this.refuseWhatTheProviderCannotCarry(request.model, request.messages, params);
     const limits = limitsFor(this.config, tenantId);
     const maxTokens = request.max_completion_tokens ?? request.max_tokens;
     if (maxTokens != null && maxTokens > limits.maxOutputTokens) {
@@ -83,7 +87,7 @@ export class GenerationsService {
       tenantId,
       model: request.model,
       messages: request.messages,
-      params: toGenerationParams(request),
+      params,
       createdAt,
     };
     try {
@@ -98,6 +102,14 @@ export class GenerationsService {
     }
     this.logger.info({ jobId: id, tenantId, model: request.model }, 'generation queued');
     return { id, createdAt };
+  }
+
+  /** 400 for tools, a content part or a parameter the model's provider cannot carry: nothing is dropped silently. */
+  private refuseWhatTheProviderCannotCarry(model: string, messages: GenerationJob['messages'], params: GenerationJob['params']): void {
+    const resolved = this.providers.resolve(model);
+    if (!resolved) return;
+    const refusal = requestRefusal(model, resolved.provider.id, resolved.provider.capabilities, { messages, params });
+    if (refusal) throw new ApiError(400, 'invalid_request', refusal.message, refusal.param);
   }
 
   /** The generation's meta if it exists and belongs to the tenant. */

@@ -161,7 +161,7 @@ export class GenerationRunnerService {
       await this.end(run, { type: 'cancelled', reason: reasonText(signal.reason) }, countUsage(job, progress));
     } else if (error instanceof UpstreamError) {
       log.warn({ tokens: progress.tokens, code: error.code, status: error.status, err: error.message }, 'stream closed early: upstream error');
-      await this.end(run, { type: 'error', code: error.code, message: error.message, status: error.status, retryable: error.retryable }, countUsage(job, progress));
+      await this.end(run, { type: 'error', ...error.toGatewayError() }, countUsage(job, progress));
     } else {
       log.error({ err: writer.writeFailure ?? error }, 'generation failed');
       await this.end(run, { type: 'error', code: 'internal_error', message: 'the worker failed while running the generation' });

@@ -68,7 +68,7 @@ export class UpstreamRouterService {
         try {
           // Inside the try: a call aborted while it waits for a slot still frees its breaker permit.
           release = cap ? await this.semaphore.acquire(this.keys.modelLeases(name), holder, cap, signal) : undefined;
-          for await (const chunk of this.open(resolved, request, signal)) {
+          for await (const chunk of this.open(resolved, request, signal, log)) {
             if (!started) {
               started = true;
               breaker.succeed(permit);
@@ -102,9 +102,9 @@ export class UpstreamRouterService {
     throw lastError ?? new UpstreamConnectError(`no provider is configured for model "${modelName}"`);
   }
 
-  private open(resolved: ResolvedModel, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal): AsyncIterable<ProviderChunk> {
+  private open(resolved: ResolvedModel, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger): AsyncIterable<ProviderChunk> {
     const provider = withStallTimeout(resolved.provider, this.config.upstream.stallTimeoutMs);
-    return provider.stream({ ...request, model: resolved.upstreamModel }, { signal });
+    return provider.stream({ ...request, model: resolved.upstreamModel }, { signal, log });
   }
 
   private retryDelay(attempt: number, error: UpstreamError): number {

@@ -25,6 +25,9 @@ export const gatewayErrorSchema = z.object({
   status: z.number().int().optional(),
   retryable: z.boolean().optional(),
   param: z.string().optional(),
+  /** For upstream errors: the upstream's own error code and type (OpenAI's `error.code`, `error.type`), as it sent them. */
+  upstreamCode: z.string().optional(),
+  upstreamType: z.string().optional(),
 });
 export type GatewayError = z.infer<typeof gatewayErrorSchema>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errorCodeSchema } from '../errors/error.schema';
+import { gatewayErrorSchema } from '../errors/error.schema';
 
 /**
  * Every event of a generation carries a `seq` that increases by one per event,
@@ -31,13 +31,11 @@ export const usageEventSchema = z.object({
 export const finishReasonSchema = z.enum(['stop', 'length', 'tool_calls', 'content_filter']);
 export type FinishReason = z.infer<typeof finishReasonSchema>;
 export const doneEventSchema = z.object({ ...base, type: z.literal('done'), finishReason: finishReasonSchema });
+/** An error ends the generation; its fields are the one error shape (GatewayError). */
 export const errorEventSchema = z.object({
   ...base,
   type: z.literal('error'),
-  code: errorCodeSchema,
-  message: z.string(),
-  status: z.number().int().optional(),
-  retryable: z.boolean().optional(),
+  ...gatewayErrorSchema.shape,
 });
 export const cancelledEventSchema = z.object({ ...base, type: z.literal('cancelled'), reason: z.string().optional() });
 /** A recovered job re-runs: clients drop all text from events with seq < `seq`. */

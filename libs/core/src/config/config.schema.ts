@@ -61,6 +61,12 @@ export const tokenwireConfigSchema = z.object({
       bodyLimit: z.string().default('1mb'),
       /** How often an SSE response sends a `: ping` comment while waiting for events. */
       sseKeepAliveMs: positiveInt.default(15_000),
+      /**
+       * On the OpenAI route with `stream: true`, how long the response headers wait for the first
+       * token or error, so an error before the first token still gets its own HTTP status; after
+       * it, the stream starts with a `: ping`. 0: headers at once.
+       */
+      streamHeaderHoldMs: z.coerce.number().int().min(0).default(10_000),
       /** Compress SSE (br or gzip, per Accept-Encoding), flushing every event. */
       sseCompression: z
         .union([z.boolean(), z.enum(['true', 'false', '1', '0'])])
@@ -210,6 +216,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   PORT: ['api', 'port'],
   TOKENWIRE_BODY_LIMIT: ['api', 'bodyLimit'],
   TOKENWIRE_SSE_KEEPALIVE_MS: ['api', 'sseKeepAliveMs'],
+  TOKENWIRE_STREAM_HEADER_HOLD_MS: ['api', 'streamHeaderHoldMs'],
   TOKENWIRE_MAX_BUFFERED_BYTES: ['api', 'maxBufferedBytes'],
   TOKENWIRE_SSE_COMPRESSION: ['api', 'sseCompression'],
   TOKENWIRE_SOCKET_COMPRESSION: ['api', 'socketCompression'],

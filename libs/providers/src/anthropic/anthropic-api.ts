@@ -30,3 +30,7 @@ export const anthropicEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('error'), error: z.object({ type: z.string(), message: z.string() }) }),
 ]);
 export type AnthropicEvent = z.infer<typeof anthropicEventSchema>;
+
+/** Event and delta types the provider reads; Anthropic documents that it may add others, which are skipped. */
+export const KNOWN_ANTHROPIC_EVENTS: ReadonlySet<string> = new Set(anthropicEventSchema.options.map((option) => option.shape.type.value));
+export const KNOWN_ANTHROPIC_DELTAS: ReadonlySet<string> = new Set(['text_delta', 'input_json_delta', 'thinking_delta', 'signature_delta', 'citations_delta']);

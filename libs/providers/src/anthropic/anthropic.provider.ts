@@ -1,9 +1,17 @@
 import { z } from 'zod';
 import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
-import { contentText } from '../internal/content';
 import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
-import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderFinishReason, type ProviderRequest, type StreamOptions } from '../provider';
-import { anthropicEventSchema } from './anthropic-api';
+import {
+  PROVIDER_SPEC_VERSION,
+  type LanguageModelProvider,
+  type ProviderCapabilities,
+  type ProviderChunk,
+  type ProviderFinishReason,
+  type ProviderRequest,
+  type StreamOptions,
+} from '../provider';
+import { KNOWN_ANTHROPIC_DELTAS, KNOWN_ANTHROPIC_EVENTS, anthropicEventSchema } from './anthropic-api';
+import { mapAnthropicRequest } from './map-anthropic-request';
 
 export const anthropicOptionsSchema = z.object({
   /** API root, without `/v1`. */
@@ -21,29 +29,22 @@ const STOP_REASONS: Record<string, ProviderFinishReason> = { end_turn: 'stop', s
 export class AnthropicProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'anthropic';
-  readonly capabilities = { streaming: true, tools: true, usage: true } as const;
+  // Anthropic's temperature runs 0-1 (OpenAI's 0-2), and it has no seed or penalties.
+  readonly capabilities: ProviderCapabilities = {
+    streaming: true,
+    tools: true,
+    usage: true,
+    images: 'url',
+    params: { temperature: { min: 0, max: 1 }, topP: true, maxTokens: true, stop: true },
+  };
   private readonly options: z.output<typeof anthropicOptionsSchema>;
 
   constructor(options: AnthropicOptions = {}) {
     this.options = anthropicOptionsSchema.parse(options);
   }
 
-  async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
-    const p = request.params;
-    const system = request.messages.filter((m) => m.role === 'system' || m.role === 'developer').map((m) => contentText(m.content)).join('\n\n');
-    const body = {
-      model: request.model,
-      stream: true,
-      max_tokens: p.maxTokens ?? this.options.defaultMaxTokens,
-      ...(system ? { system } : {}),
-      messages: request.messages
-        .filter((m) => m.role === 'user' || m.role === 'assistant')
-        .map((m) => ({ role: m.role, content: contentText(m.content) })),
-      temperature: p.temperature,
-      top_p: p.topP,
-      stop_sequences: p.stop,
-      tools: p.tools?.map((t) => ({ name: t.function.name, description: t.function.description, input_schema: t.function.parameters ?? { type: 'object' } })),
-    };
+  async *stream(request: ProviderRequest, { signal, log }: StreamOptions): AsyncIterable<ProviderChunk> {
+    const body = mapAnthropicRequest(request, this.options.defaultMaxTokens);
     const headers = { 'anthropic-version': this.options.anthropicVersion, ...(this.options.apiKey ? { 'x-api-key': this.options.apiKey } : {}) };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/v1/messages`, body, headers, signal);
 
@@ -53,7 +54,15 @@ export class AnthropicProvider implements LanguageModelProvider {
     let rawFinish: string | undefined;
     const toolIndex = new Map<number, number>(); // content block index → tool call index
     for await (const message of sseMessages(stream, signal)) {
-      const parsed = anthropicEventSchema.safeParse(parseJsonFrame(message.data));
+      const json = parseJsonFrame(message.data) as { type?: unknown; delta?: { type?: unknown } };
+      // "We may occasionally add new event types": skip what is unknown; what is known must parse.
+      const unknownType = typeof json?.type === 'string' && !KNOWN_ANTHROPIC_EVENTS.has(json.type) ? json.type : undefined;
+      const unknownDelta = json?.type === 'content_block_delta' && typeof json.delta?.type === 'string' && !KNOWN_ANTHROPIC_DELTAS.has(json.delta.type) ? json.delta.type : undefined;
+      if (unknownType || unknownDelta) {
+        log?.debug({ eventType: unknownType, deltaType: unknownDelta }, 'unknown Anthropic event skipped');
+        continue;
+      }
+      const parsed = anthropicEventSchema.safeParse(json);
       if (!parsed.success) throw new UpstreamProtocolError(`unexpected event: ${message.data.slice(0, 200)}`);
       const event = parsed.data;
       switch (event.type) {
@@ -85,7 +94,7 @@ export class AnthropicProvider implements LanguageModelProvider {
           yield { type: 'finish', reason: finish, raw: rawFinish };
           return;
         case 'error':
-          throw new UpstreamReportedError(`${event.error.type}: ${event.error.message}`);
+          throw new UpstreamReportedError(`${event.error.type}: ${event.error.message}`, { type: event.error.type, code: event.error.type, message: event.error.message });
       }
     }
     throw new UpstreamClosedError('Anthropic closed the stream before message_stop');

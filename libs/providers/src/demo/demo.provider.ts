@@ -30,7 +30,7 @@ const FILLER =
 export class DemoProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'demo';
-  readonly capabilities = { streaming: true, tools: false, usage: true } as const;
+  readonly capabilities = { streaming: true, tools: false, usage: true, images: 'none' } as const;
   private readonly options: z.output<typeof demoProviderOptionsSchema>;
 
   constructor(options: DemoProviderOptions = {}) {

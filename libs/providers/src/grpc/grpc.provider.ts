@@ -2,9 +2,18 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import path from 'node:path';
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamConnectError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import { UpstreamClosedError, UpstreamError, UpstreamReportedError } from '../errors';
 import { contentText } from '../internal/content';
-import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderFinishReason, type ProviderRequest, type StreamOptions } from '../provider';
+import { upstreamErrorForGrpcStatus } from '../internal/grpc-status';
+import {
+  PROVIDER_SPEC_VERSION,
+  type LanguageModelProvider,
+  type ProviderCapabilities,
+  type ProviderChunk,
+  type ProviderFinishReason,
+  type ProviderRequest,
+  type StreamOptions,
+} from '../provider';
 
 /** The built-in proto (libs/contracts/proto/generate.proto), found through the contracts package. */
 export const GENERATE_PROTO_PATH = path.join(path.dirname(require.resolve('@tokenwire/contracts/package.json')), 'proto', 'generate.proto');
@@ -36,7 +45,14 @@ const FINISH: Record<string, ProviderFinishReason> = { stop: 'stop', length: 'le
 export class GrpcProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'grpc';
-  readonly capabilities = { streaming: true, tools: false, usage: true } as const;
+  // generate.proto carries text messages and these parameters, nothing else.
+  readonly capabilities: ProviderCapabilities = {
+    streaming: true,
+    tools: false,
+    usage: true,
+    images: 'none',
+    params: { temperature: true, topP: true, maxTokens: true, stop: true, seed: true },
+  };
   private readonly options: z.output<typeof grpcOptionsSchema>;
   private readonly client: grpc.Client & Record<string, (...args: unknown[]) => grpc.ClientReadableStream<GenerateResponse> & grpc.ClientDuplexStream<unknown, GenerateResponse>>;
 
@@ -69,11 +85,15 @@ export class GrpcProvider implements LanguageModelProvider {
     }
     const onAbort = () => call.cancel();
     signal.addEventListener('abort', onAbort, { once: true });
+    let sent = false;
     try {
       for await (const response of call as AsyncIterable<GenerateResponse>) {
-        if (response.event === 'token' && response.token) yield { type: 'text-delta', text: response.token };
-        else if (response.event === 'error') throw new UpstreamReportedError(`${response.error?.code ?? 'error'}: ${response.error?.message ?? ''}`);
-        else if (response.event === 'done') {
+        if (response.event === 'token' && response.token) {
+          sent = true;
+          yield { type: 'text-delta', text: response.token };
+        } else if (response.event === 'error') {
+          throw new UpstreamReportedError(`${response.error?.code ?? 'error'}: ${response.error?.message ?? ''}`, { code: response.error?.code, message: response.error?.message });
+        } else if (response.event === 'done') {
           const usage = response.done?.usage;
           if (usage) yield { type: 'usage', usage: { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens } };
           const raw = response.done?.finish_reason ?? 'stop';
@@ -83,24 +103,12 @@ export class GrpcProvider implements LanguageModelProvider {
       }
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      if (error instanceof UpstreamReportedError) throw error;
-      throw mapStatus(error as grpc.ServiceError, this.options.address);
+      if (error instanceof UpstreamError) throw error;
+      throw upstreamErrorForGrpcStatus(error as grpc.ServiceError, this.options.address, sent);
     } finally {
       signal.removeEventListener('abort', onAbort);
       call.cancel(); // no-op once the call has ended; stops it when the consumer left early
     }
-    throw new UpstreamClosedError('the gRPC stream ended without a done message');
-  }
-}
-
-function mapStatus(error: grpc.ServiceError, address: string): Error {
-  switch (error.code) {
-    case grpc.status.UNAVAILABLE:
-      return new UpstreamConnectError(`cannot reach gRPC upstream ${address}: ${error.details}`, { cause: error });
-    case grpc.status.INTERNAL:
-      // Also what grpc-js reports for a response it cannot decode.
-      return new UpstreamProtocolError(`gRPC upstream: ${error.details}`, { cause: error });
-    default:
-      return new UpstreamReportedError(`gRPC status ${grpc.status[error.code] ?? error.code}: ${error.details}`);
+    throw new UpstreamClosedError('the gRPC stream ended without a done message', { afterOutput: sent });
   }
 }

@@ -1,5 +1,7 @@
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import { pipeline, type Readable } from 'node:stream';
+import zlib from 'node:zlib';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError, UpstreamProtocolError, parseRetryAfter } from '../errors';
 
@@ -11,14 +13,20 @@ const agents = {
 };
 
 /**
- * POSTs JSON and returns the streaming response, or throws the typed error:
- * unreachable → UpstreamConnectError, non-2xx → UpstreamHttpError (status, body, Retry-After),
- * aborted → the signal's reason. Aborting later destroys the response, closing the connection.
+ * POSTs JSON and returns the streaming response body (decoded when the upstream compressed it),
+ * or throws the typed error: unreachable → UpstreamConnectError, non-2xx → UpstreamHttpError
+ * (status, body, Retry-After), aborted → the signal's reason. Aborting later destroys the body,
+ * closing the connection.
+ *
+ * `Accept-Encoding: identity` is sent unless `headers` sets it: a token stream gains little from
+ * compression and each compressed read costs a decoder flush. An upstream may compress anyway
+ * (RFC 9110 allows it), so gzip, deflate and br bodies are decoded.
  */
-export function postForStream(url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal): Promise<IncomingMessage> {
+export function postForStream(url: string, body: unknown, headers: Record<string, string>, signal: AbortSignal): Promise<Readable> {
   const target = new URL(url);
   const client = target.protocol === 'https:' ? https : http;
   const payload = Buffer.from(JSON.stringify(body));
+  const configured = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
   return new Promise((resolve, reject) => {
     if (signal.aborted) return reject(signal.reason);
     const request = client.request(
@@ -26,14 +34,21 @@ export function postForStream(url: string, body: unknown, headers: Record<string
       {
         method: 'POST',
         agent: agents[target.protocol as keyof typeof agents],
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, ...headers },
+        headers: { 'content-type': 'application/json', 'accept-encoding': 'identity', ...configured, 'content-length': payload.length },
         signal,
       },
       (response) => {
         const status = response.statusCode ?? 0;
-        if (status >= 200 && status < 300) return resolve(response);
+        let decoded: Readable;
+        try {
+          decoded = decodedBody(response);
+        } catch (error) {
+          response.destroy();
+          return reject(error);
+        }
+        if (status >= 200 && status < 300) return resolve(decoded);
         const retryAfter = parseRetryAfter(headerValue(response.headers['retry-after']));
-        readAll(response).then(
+        readAll(decoded).then(
           (text) => reject(new UpstreamHttpError(status, text, retryAfter)),
           () => reject(new UpstreamHttpError(status, '', retryAfter)),
         );
@@ -51,30 +66,67 @@ function headerValue(value: string | string[] | undefined): string | null {
   return (Array.isArray(value) ? value[0] : value) ?? null;
 }
 
-async function readAll(response: IncomingMessage): Promise<string> {
+/** The body as sent, or through a decoder for its Content-Encoding; destroying the result destroys the response. */
+function decodedBody(response: IncomingMessage): Readable {
+  const encodings = (headerValue(response.headers['content-encoding']) ?? '')
+    .split(',')
+    .map((e) => e.trim().toLowerCase())
+    .filter((e) => e && e !== 'identity');
+  if (encodings.length === 0) return response;
+  const decoders = encodings.reverse().map((encoding) => {
+    // Unzip takes gzip and zlib-wrapped deflate (what `deflate` means in HTTP).
+    if (encoding === 'gzip' || encoding === 'x-gzip' || encoding === 'deflate') return zlib.createUnzip();
+    if (encoding === 'br') return zlib.createBrotliDecompress();
+    throw new UpstreamProtocolError(`upstream sent Content-Encoding "${encoding}", which the gateway cannot decode (gzip, deflate, br)`);
+  });
+  for (const decoder of decoders) decoder.once('error', (error) => decodeFailures.add(error));
+  return pipeline([response, ...decoders] as unknown as [Readable, Readable], () => undefined) as unknown as Readable;
+}
+
+async function readAll(response: Readable): Promise<string> {
   response.setEncoding('utf8');
   let text = '';
   for await (const chunk of response) text += chunk as string;
-  return text;
+  return stripBom(text);
 }
 
+const BOM = '\uFEFF';
+const stripBom = (text: string) => (text.startsWith(BOM) ? text.slice(1) : text);
+
 /**
- * Decoded text chunks of a response body. Leaving early (abort, consumer stopped)
- * destroys the response, which closes the upstream connection; a broken connection is UpstreamClosedError.
+ * Decoded text chunks of a response body, without one leading UTF-8 BOM (as the SSE spec
+ * says; JSON and NDJSON parsers reject it). Leaving early (abort, consumer stopped)
+ * destroys the body, which closes the upstream connection; a broken connection is
+ * UpstreamClosedError, a body that does not decompress UpstreamProtocolError.
  */
-export async function* readText(body: IncomingMessage, signal: AbortSignal): AsyncGenerator<string> {
+export async function* readText(body: Readable, signal: AbortSignal): AsyncGenerator<string> {
   body.setEncoding('utf8'); // a multi-byte character split across reads is kept whole
   let completed = false;
+  let first = true;
   try {
-    for await (const text of body) yield text as string;
+    for await (const chunk of body) {
+      let text = chunk as string;
+      if (first) {
+        if (!text) continue;
+        first = false;
+        text = stripBom(text);
+        if (!text) continue;
+      }
+      yield text;
+    }
     completed = true;
   } catch (error) {
     if (signal.aborted) throw signal.reason;
+    if (isDecompressionError(error)) throw new UpstreamProtocolError(`upstream body does not decompress: ${(error as Error).message}`, { cause: error });
     throw new UpstreamClosedError(`upstream connection failed mid-stream: ${(error as Error).message}`);
   } finally {
     if (!completed) body.destroy();
   }
 }
+
+/** Errors raised by a decoder (bad compressed data), as opposed to the connection failing. */
+const decodeFailures = new WeakSet<object>();
+const isDecompressionError = (error: unknown) => typeof error === 'object' && error !== null && decodeFailures.has(error);
 
 /** Splits text chunks into lines (NDJSON), keeping partial lines across chunks. */
 export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<string> {
@@ -88,7 +140,7 @@ export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<stri
 }
 
 /** The SSE messages of a response body, in order, as they arrive (eventsource-parser; any chunk split). */
-export async function* sseMessages(body: IncomingMessage, signal: AbortSignal): AsyncGenerator<EventSourceMessage> {
+export async function* sseMessages(body: Readable, signal: AbortSignal): AsyncGenerator<EventSourceMessage> {
   const arrived: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (message) => arrived.push(message) });
   for await (const text of readText(body, signal)) {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
-import { contentText } from '../internal/content';
+import { randomUUID } from 'node:crypto';
 import { lines, parseJsonFrame, postForStream, readText } from '../internal/http';
-import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
+import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderCapabilities, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 import { ollamaChatLineSchema, ollamaTagsSchema } from './ollama-api';
+import { mapOllamaRequest } from './map-ollama-request';
 
 export const ollamaOptionsSchema = z.object({
   /** Ollama's root URL (no `/api`). */
@@ -17,7 +18,14 @@ export type OllamaOptions = z.input<typeof ollamaOptionsSchema>;
 export class OllamaProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'ollama';
-  readonly capabilities = { streaming: true, tools: false, usage: true } as const;
+  readonly capabilities: ProviderCapabilities = {
+    streaming: true,
+    tools: true,
+    forcedToolChoice: false,
+    usage: true,
+    images: 'data-url',
+    params: { temperature: true, topP: true, maxTokens: true, stop: true, presencePenalty: true, frequencyPenalty: true, seed: true },
+  };
   private readonly options: z.output<typeof ollamaOptionsSchema>;
 
   constructor(options: OllamaOptions = {}) {
@@ -25,24 +33,31 @@ export class OllamaProvider implements LanguageModelProvider {
   }
 
   async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
-    const p = request.params;
-    const body = {
-      model: request.model,
-      stream: true,
-      messages: request.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m.content) })),
-      options: { temperature: p.temperature, top_p: p.topP, num_predict: p.maxTokens, stop: p.stop, seed: p.seed },
-      ...(this.options.keepAlive ? { keep_alive: this.options.keepAlive } : {}),
-    };
+    const body = mapOllamaRequest(request, this.options.keepAlive);
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/api/chat`, body, {}, signal);
+    let toolCalls = 0;
     for await (const line of lines(readText(stream, signal))) {
       const parsed = ollamaChatLineSchema.safeParse(parseJsonFrame(line, 'NDJSON line'));
       if (!parsed.success) throw new UpstreamProtocolError(`unexpected line: ${line.slice(0, 200)}`);
       const data = parsed.data;
       if ('error' in data) throw new UpstreamReportedError(data.error);
       if (data.message?.content) yield { type: 'text-delta', text: data.message.content };
+      // Ollama sends each call whole, arguments as an object; the OpenAI side wants a JSON string and an id.
+      for (const call of data.message?.tool_calls ?? []) {
+        const args = call.function.arguments;
+        yield {
+          type: 'tool-call-delta',
+          index: toolCalls++,
+          id: call.id ?? `call_${randomUUID().replace(/-/g, '').slice(0, 24)}`,
+          name: call.function.name,
+          arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+        };
+      }
       if (data.done) {
         yield { type: 'usage', usage: { promptTokens: data.prompt_eval_count, completionTokens: data.eval_count } };
-        yield { type: 'finish', reason: data.done_reason === 'length' ? 'length' : 'stop', raw: data.done_reason };
+        // Ollama says "stop" after tool calls; the caller needs to know it should run them.
+        const reason = data.done_reason === 'length' ? 'length' : toolCalls ? 'tool_calls' : 'stop';
+        yield { type: 'finish', reason, raw: data.done_reason };
         return;
       }
     }

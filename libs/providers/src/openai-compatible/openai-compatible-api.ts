@@ -34,5 +34,5 @@ export type OpenAIChunk = z.infer<typeof openAIChunkSchema>;
 
 /** An error object sent inside the stream (`data: {"error": {...}}`). */
 export const openAIStreamErrorSchema = z.object({
-  error: z.object({ message: z.string().optional(), type: z.string().nullish(), code: z.unknown().optional() }),
+  error: z.object({ message: z.string().optional(), type: z.string().nullish(), code: z.unknown().optional(), param: z.string().nullish() }),
 });

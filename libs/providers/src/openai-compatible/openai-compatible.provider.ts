@@ -4,13 +4,14 @@ import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
 import {
   PROVIDER_SPEC_VERSION,
   type LanguageModelProvider,
+  type ProviderCapabilities,
   type ProviderChunk,
   type ProviderRequest,
   type StreamOptions,
 } from '../provider';
 import { openAIChunkSchema, openAIStreamErrorSchema } from './openai-compatible-api';
 import { mapOpenAIChunk, mapOpenAIRequest } from './map-openai-chunk';
-import { mapResponsesEvent, responsesRequestBody } from '../responses/map-responses-event';
+import { RESPONSES_CAPABILITIES, ResponsesEventMapper, responsesRequestBody } from '../responses/map-responses-event';
 
 interface PlainTextChunk {
   choices: [{ delta?: { content?: string; role?: string }; finish_reason?: null }] | [];
@@ -46,11 +47,13 @@ export type OpenAICompatibleOptions = z.input<typeof openAICompatibleOptionsSche
 export class OpenAICompatibleProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'openai-compatible';
-  readonly capabilities = { streaming: true, tools: true, usage: true } as const;
+  readonly capabilities: ProviderCapabilities;
   private readonly options: z.output<typeof openAICompatibleOptionsSchema>;
 
   constructor(options: OpenAICompatibleOptions) {
     this.options = openAICompatibleOptionsSchema.parse(options);
+    // Chat Completions takes every field of the request as is; the Responses API fewer.
+    this.capabilities = this.options.api === 'responses' ? RESPONSES_CAPABILITIES : { streaming: true, tools: true, usage: true, images: 'url' };
   }
 
   async *stream(request: ProviderRequest, options: StreamOptions): AsyncIterable<ProviderChunk> {
@@ -63,11 +66,12 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
   }
 
   /** The Responses API over HTTP SSE: `response.output_text.delta` … `response.completed`. */
-  private async *streamResponses(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  private async *streamResponses(request: ProviderRequest, { signal, log }: StreamOptions): AsyncIterable<ProviderChunk> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/responses`;
     const body = await postForStream(url, { ...responsesRequestBody(request.model, request.messages, request.params), stream: true }, this.headers(), signal);
+    const mapper = new ResponsesEventMapper(log);
     for await (const message of sseMessages(body, signal)) {
-      const { chunks, done } = mapResponsesEvent(message.data);
+      const { chunks, done } = mapper.map(message.data);
       yield* chunks;
       if (done) return;
     }
@@ -88,7 +92,10 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
         continue;
       }
       const upstreamError = openAIStreamErrorSchema.safeParse(json);
-      if (upstreamError.success) throw new UpstreamReportedError(upstreamError.data.error.message ?? JSON.stringify(json));
+      if (upstreamError.success) {
+        const { message: text, type, code, param } = upstreamError.data.error;
+        throw new UpstreamReportedError(text ?? JSON.stringify(json), { message: text, type: type ?? undefined, code: code == null ? undefined : String(code), param: param ?? undefined });
+      }
       const chunk = openAIChunkSchema.safeParse(json);
       if (!chunk.success) throw new UpstreamProtocolError(`unexpected chunk shape: ${z.prettifyError(chunk.error)}`);
       for (const part of mapOpenAIChunk(chunk.data)) {

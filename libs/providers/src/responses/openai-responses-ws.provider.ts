@@ -2,7 +2,7 @@ import WebSocket from 'ws';
 import { z } from 'zod';
 import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError } from '../errors';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
-import { mapResponsesEvent, responsesRequestBody } from './map-responses-event';
+import { RESPONSES_CAPABILITIES, ResponsesEventMapper, responsesRequestBody } from './map-responses-event';
 
 export const openAIResponsesWsOptionsSchema = z.object({
   url: z.string().regex(/^wss?:\/\//, 'must be a ws:// or wss:// URL').default('wss://api.openai.com/v1/responses'),
@@ -29,7 +29,7 @@ interface PooledSocket {
 export class OpenAIResponsesWsProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'openai-responses-ws';
-  readonly capabilities = { streaming: true, tools: false, usage: true } as const;
+  readonly capabilities = RESPONSES_CAPABILITIES;
   private readonly options: z.output<typeof openAIResponsesWsOptionsSchema>;
   private readonly idle: PooledSocket[] = [];
   /** Connections opened so far (for tests and logs). */
@@ -39,8 +39,9 @@ export class OpenAIResponsesWsProvider implements LanguageModelProvider {
     this.options = openAIResponsesWsOptionsSchema.parse(options);
   }
 
-  async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, { signal, log }: StreamOptions): AsyncIterable<ProviderChunk> {
     signal.throwIfAborted();
+    const mapper = new ResponsesEventMapper(log);
     const pooled = await this.acquire(signal);
     const { socket } = pooled;
     const queue: string[] = [];
@@ -72,7 +73,7 @@ export class OpenAIResponsesWsProvider implements LanguageModelProvider {
       socket.send(JSON.stringify({ type: 'response.create', ...responsesRequestBody(request.model, request.messages, request.params) }));
       for (;;) {
         while (queue.length) {
-          const { chunks, done } = mapResponsesEvent(queue.shift()!);
+          const { chunks, done } = mapper.map(queue.shift()!);
           yield* chunks;
           if (done) {
             reusable = true;

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
 import { chatTranscript } from '../internal/content';
 import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
-import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
+import type { GenerationParams } from '@tokenwire/contracts';
+import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderCapabilities, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 
 export const tgiOptionsSchema = z.object({
   /** TGI's root URL. */
@@ -25,7 +26,13 @@ const tgiEventSchema = z.union([
 export class TgiProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'tgi';
-  readonly capabilities = { streaming: true, tools: false, usage: true } as const;
+  readonly capabilities: ProviderCapabilities = {
+    streaming: true,
+    tools: false,
+    usage: true,
+    images: 'none',
+    params: { temperature: true, topP: true, maxTokens: true, stop: true, seed: true, frequencyPenalty: true },
+  };
   private readonly options: z.output<typeof tgiOptionsSchema>;
 
   constructor(options: TgiOptions) {
@@ -33,11 +40,7 @@ export class TgiProvider implements LanguageModelProvider {
   }
 
   async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
-    const p = request.params;
-    const body = {
-      inputs: chatTranscript(request.messages, this.options.prompt),
-      parameters: { max_new_tokens: p.maxTokens, temperature: p.temperature, top_p: p.topP, stop: p.stop, seed: p.seed, details: true },
-    };
+    const body = { inputs: chatTranscript(request.messages, this.options.prompt), parameters: tgiParameters(request.params) };
     const headers = { accept: 'text/event-stream', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/generate_stream`, body, headers, signal);
     for await (const message of sseMessages(stream, signal)) {
@@ -54,4 +57,24 @@ export class TgiProvider implements LanguageModelProvider {
     }
     throw new UpstreamClosedError('TGI closed the stream before its final event');
   }
+}
+
+/**
+ * TGI's `parameters`, valid as TGI checks them: temperature must be > 0 and top_p inside (0, 1).
+ * Temperature 0 or top_p 0 (OpenAI's "always the likeliest token") is greedy decoding,
+ * `do_sample: false`; top_p 1 (no nucleus cut) is left out. Any other temperature samples.
+ */
+export function tgiParameters(p: GenerationParams): Record<string, unknown> {
+  const greedy = p.temperature === 0 || p.topP === 0;
+  return {
+    max_new_tokens: p.maxTokens,
+    ...(greedy ? { do_sample: false } : {
+      ...(p.temperature !== undefined ? { do_sample: true, temperature: p.temperature } : {}),
+      ...(p.topP !== undefined && p.topP < 1 ? { top_p: p.topP } : {}),
+    }),
+    stop: p.stop,
+    seed: p.seed,
+    frequency_penalty: p.frequencyPenalty,
+    details: true,
+  };
 }

@@ -2,9 +2,11 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import path from 'node:path';
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamConnectError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import type { GenerationParams } from '@tokenwire/contracts';
+import { UpstreamClosedError, UpstreamError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
 import { chatTranscript } from '../internal/content';
-import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
+import { upstreamErrorForGrpcStatus } from '../internal/grpc-status';
+import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderCapabilities, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 
 export const TRITON_PROTO_PATH = path.join(path.dirname(require.resolve('@tokenwire/contracts/package.json')), 'proto', 'triton', 'grpc_service.proto');
 
@@ -43,7 +45,13 @@ interface StreamResponse {
 export class TritonProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'triton';
-  readonly capabilities = { streaming: true, tools: false, usage: false } as const;
+  readonly capabilities: ProviderCapabilities = {
+    streaming: true,
+    tools: false,
+    usage: false,
+    images: 'none',
+    params: { temperature: true, topP: true, maxTokens: true, stop: true, seed: true, presencePenalty: true, frequencyPenalty: true },
+  };
   private readonly options: z.output<typeof tritonOptionsSchema>;
   private readonly client: grpc.Client & { ModelStreamInfer: () => grpc.ClientDuplexStream<unknown, StreamResponse> };
 
@@ -71,16 +79,21 @@ export class TritonProvider implements LanguageModelProvider {
         { name: o.textInput, datatype: 'BYTES', shape: [1, 1], contents: { bytes_contents: [Buffer.from(prompt)] } },
         { name: o.maxTokensInput, datatype: 'INT32', shape: [1, 1], contents: { int_contents: [request.params.maxTokens ?? o.defaultMaxTokens] } },
         { name: o.streamInput, datatype: 'BOOL', shape: [1, 1], contents: { bool_contents: [true] } },
+        ...tritonSamplingInputs(request.params),
       ],
       outputs: [{ name: o.textOutput }],
     });
+    let sent = false;
     try {
       for await (const response of call as AsyncIterable<StreamResponse>) {
         if (response.error_message) throw new UpstreamReportedError(response.error_message);
         const infer = response.infer_response;
         if (!infer) continue;
         const text = this.outputText(infer);
-        if (text) yield { type: 'text-delta', text };
+        if (text) {
+          sent = true;
+          yield { type: 'text-delta', text };
+        }
         if (infer.parameters?.triton_final_response?.bool_param) {
           yield { type: 'finish', reason: 'stop' };
           return;
@@ -88,16 +101,13 @@ export class TritonProvider implements LanguageModelProvider {
       }
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      if (error instanceof UpstreamReportedError || error instanceof UpstreamProtocolError) throw error;
-      const status = error as grpc.ServiceError;
-      if (status.code === grpc.status.UNAVAILABLE) throw new UpstreamConnectError(`cannot reach Triton at ${o.address}: ${status.details}`, { cause: error });
-      if (status.code === grpc.status.INTERNAL) throw new UpstreamProtocolError(`Triton: ${status.details}`, { cause: error });
-      throw new UpstreamReportedError(`Triton status ${grpc.status[status.code] ?? status.code}: ${status.details}`);
+      if (error instanceof UpstreamError) throw error;
+      throw upstreamErrorForGrpcStatus(error as grpc.ServiceError, `Triton at ${o.address}`, sent);
     } finally {
       signal.removeEventListener('abort', onAbort);
       call.cancel();
     }
-    throw new UpstreamClosedError('Triton ended the stream without triton_final_response');
+    throw new UpstreamClosedError('Triton ended the stream without triton_final_response', { afterOutput: sent });
   }
 
   /** The text_output tensor of one response: from raw_output_contents (BYTES serialization) or contents. */
@@ -108,6 +118,25 @@ export class TritonProvider implements LanguageModelProvider {
     if (raw) return decodeBytesTensor(raw).join('');
     return (infer.outputs![index]!.contents?.bytes_contents ?? []).map((b) => b.toString('utf8')).join('');
   }
+}
+
+/**
+ * The TensorRT-LLM ensemble's sampling inputs (tensor names as in tensorrtllm_backend's ensemble).
+ * Temperature 0 or top_p 0 (OpenAI's "always the likeliest token") is greedy decoding, `top_k` 1;
+ * top_p 1 (no nucleus cut) is left out, since TensorRT-LLM reads top_p 0 as "off", not as greedy.
+ */
+export function tritonSamplingInputs(p: GenerationParams): unknown[] {
+  const scalar = (name: string, datatype: string, contents: Record<string, unknown[]>) => ({ name, datatype, shape: [1, 1], contents });
+  const greedy = p.temperature === 0 || p.topP === 0;
+  return [
+    ...(greedy ? [scalar('top_k', 'INT32', { int_contents: [1] })] : []),
+    ...(!greedy && p.temperature !== undefined ? [scalar('temperature', 'FP32', { fp32_contents: [p.temperature] })] : []),
+    ...(!greedy && p.topP !== undefined && p.topP < 1 ? [scalar('top_p', 'FP32', { fp32_contents: [p.topP] })] : []),
+    ...(p.stop?.length ? [{ name: 'stop_words', datatype: 'BYTES', shape: [1, p.stop.length], contents: { bytes_contents: p.stop.map((s) => Buffer.from(s)) } }] : []),
+    ...(p.seed !== undefined ? [scalar('random_seed', 'UINT64', { uint64_contents: [String(BigInt.asUintN(64, BigInt(p.seed)))] })] : []),
+    ...(p.presencePenalty !== undefined ? [scalar('presence_penalty', 'FP32', { fp32_contents: [p.presencePenalty] })] : []),
+    ...(p.frequencyPenalty !== undefined ? [scalar('frequency_penalty', 'FP32', { fp32_contents: [p.frequencyPenalty] })] : []),
+  ];
 }
 
 /** Triton's BYTES tensor serialization: each element is a 4-byte little-endian length, then the bytes. */

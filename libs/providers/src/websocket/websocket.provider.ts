@@ -3,8 +3,18 @@ import { z } from 'zod';
 import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError, UpstreamReportedError } from '../errors';
 import { contentText } from '../internal/content';
 import { parseJsonFrame } from '../internal/http';
-import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
+import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderCapabilities, type ProviderChunk, type ProviderRequest, type SamplingParam, type StreamOptions } from '../provider';
 import { getPath, renderTemplate } from './json-path';
+
+const SAMPLING_PARAMS: readonly SamplingParam[] = ['temperature', 'topP', 'maxTokens', 'stop', 'presencePenalty', 'frequencyPenalty', 'seed'];
+
+/** The sampling parameters a request template sends: `{{params.X}}` names X, `{{params}}` all of them. */
+function templateParams(template: unknown): ProviderCapabilities['params'] {
+  const text = JSON.stringify(template) ?? '';
+  if (/\{\{\s*params\s*\}\}/.test(text)) return Object.fromEntries(SAMPLING_PARAMS.map((name) => [name, true]));
+  const named = [...text.matchAll(/\{\{\s*params\.(\w+)\s*\}\}/g)].map((m) => m[1]!);
+  return Object.fromEntries(SAMPLING_PARAMS.filter((name) => named.includes(name)).map((name) => [name, true]));
+}
 
 export const websocketOptionsSchema = z.object({
   /** ws:// or wss:// URL of the inference server. */
@@ -32,17 +42,21 @@ export type WebSocketProviderOptions = z.input<typeof websocketOptionsSchema>;
 export class WebSocketProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
   readonly id = 'websocket';
-  readonly capabilities = { streaming: true, tools: false, usage: true } as const;
+  readonly capabilities: ProviderCapabilities;
   private readonly options: z.output<typeof websocketOptionsSchema>;
 
   constructor(options: WebSocketProviderOptions) {
     this.options = websocketOptionsSchema.parse(options);
+    // The template decides what reaches the server: a parameter it does not send is refused, not dropped.
+    this.capabilities = { streaming: true, tools: false, usage: true, images: 'none', params: templateParams(this.options.requestTemplate) };
   }
 
   async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
     const o = this.options;
     const lastUser = [...request.messages].reverse().find((m) => m.role === 'user');
-    const message = renderTemplate(o.requestTemplate, { model: request.model, messages: request.messages, prompt: contentText(lastUser?.content ?? ''), params: request.params });
+    // Text-only: content parts reach the server as one string (parts joined with a newline).
+    const messages = request.messages.map((m) => ({ ...m, content: contentText(m.content) }));
+    const message = renderTemplate(o.requestTemplate, { model: request.model, messages, prompt: contentText(lastUser?.content ?? ''), params: request.params });
     signal.throwIfAborted();
     let opened = false;
     const socket = new WebSocket(o.url, { headers: o.headers, perMessageDeflate: o.perMessageDeflate, handshakeTimeout: o.connectTimeoutMs });

@@ -11,7 +11,8 @@ export function withStallTimeout(provider: LanguageModelProvider, idleMs: number
     specVersion: provider.specVersion,
     id: provider.id,
     capabilities: provider.capabilities,
-    async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+    async *stream(request: ProviderRequest, options: StreamOptions): AsyncIterable<ProviderChunk> {
+      const { signal } = options;
       const stall = new AbortController();
       const stalled = new UpstreamStalledError(idleMs);
       let lastChunkAt = performance.now();
@@ -19,7 +20,7 @@ export function withStallTimeout(provider: LanguageModelProvider, idleMs: number
         if (performance.now() - lastChunkAt >= idleMs) stall.abort(stalled);
       }, Math.max(5, Math.min(idleMs / 4, 1000)));
       try {
-        for await (const chunk of provider.stream(request, { signal: AbortSignal.any([signal, stall.signal]) })) {
+        for await (const chunk of provider.stream(request, { ...options, signal: AbortSignal.any([signal, stall.signal]) })) {
           lastChunkAt = performance.now();
           yield chunk;
           lastChunkAt = performance.now(); // time spent downstream is not the upstream's idleness
