@@ -38,7 +38,7 @@ export function upstreamErrorForGrpcStatus(error: ServiceError, upstream: string
       return new UpstreamClosedError(`the gRPC call was cancelled by the server (${details})`, { afterOutput, cause: error });
     case GrpcStatus.INTERNAL:
       // Also what grpc-js reports for a response message it cannot decode.
-      if (/parse|deserializ|decode/i.test(error.details)) return new UpstreamProtocolError(`gRPC upstream sent a malformed message (${details})`, { cause: error });
+      if (/pars(e|ing)|deserializ|decod/i.test(error.details)) return new UpstreamProtocolError(`gRPC upstream sent a malformed message (${details})`, { cause: error });
       return new UpstreamHttpError(500, error.details, undefined, { retryable: !afterOutput, upstream: { code: name, message: details }, cause: error });
     default: {
       const mapped = GRPC_STATUS_MAP[error.code] ?? { http: 502, retryable: false };
