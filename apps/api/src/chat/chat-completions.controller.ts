@@ -41,7 +41,7 @@ export class ChatCompletionsController {
 
   /**
    * Streams as OpenAI does, with one rule for errors: the response headers wait (up to
-   * `api.streamHeaderHoldMs`) for the first token or the first error. An error before the first
+   * `api.streamHeaderHoldMs`, at most one keep-alive interval) for the first token or the first error. An error before the first
    * token is then a plain HTTP error with its own status, as OpenAI answers, so SDKs raise the
    * matching class. Once the hold expires the stream starts with a `: ping` and a later error is
    * an error frame.
@@ -69,7 +69,8 @@ export class ChatCompletionsController {
       const { status, body, headers } = openAIError(error);
       response.status(status).set(headers).json(body);
     };
-    const holdMs = this.config.api.streamHeaderHoldMs;
+    // Never idle longer than a keep-alive interval: clients and proxies with short read timeouts must not cut the wait.
+    const holdMs = Math.min(this.config.api.streamHeaderHoldMs, this.config.api.sseKeepAliveMs);
     const hold = setTimeout(() => start().write(': ping\n\n'), holdMs);
     hold.unref();
     if (holdMs === 0) start();
