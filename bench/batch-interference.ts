@@ -46,7 +46,7 @@ async function measure(url: string): Promise<number[]> {
 async function main(): Promise<void> {
   const config = {
     redis: { url: process.env.REDIS_URL!, prefix: `bench-batch-${Date.now()}` },
-    api: { host: '127.0.0.1', port: 0 },
+    api: { host: '127.0.0.1', port: 0, metricsPort: 0 },
     worker: { concurrency: 64, metricsPort: 0 },
     batches: { concurrency: Number(process.env.BATCH_CONCURRENCY ?? 32) },
     ollama: { discover: [] },

@@ -140,6 +140,7 @@ async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gatew
     PORT: String(port),
     WORKER_CONCURRENCY: '2000',
     WORKER_METRICS_PORT: String(metricsPort),
+    API_METRICS_PORT: '0',
     TOKENWIRE_SSE_COMPRESSION: 'false',
   };
   // BENCH_CPU_PROF=1: V8 CPU profiles of api and worker in bench/out/ (node bench/top-functions.mjs <file>).

@@ -82,7 +82,7 @@ describe('two api processes and two workers', () => {
     assert.equal(sum(after, 'tokenwire_inter_token_seconds_count') - sum(before, 'tokenwire_inter_token_seconds_count'), DEMO_OPTIONS.tokens - 1);
     assert.equal(sum(after, 'tokenwire_generations_total', { outcome: 'done' }) - sum(before, 'tokenwire_generations_total', { outcome: 'done' }), 1);
 
-    const apiMetrics = await (await fetch(`${apis[0]!.url}/metrics`)).text();
+    const apiMetrics = await (await fetch(apis[0]!.metricsUrl!)).text();
     assert.match(apiMetrics, /tokenwire_queue_depth\{[^}]*state="waiting"/);
     assert.match(apiMetrics, /tokenwire_active_streams/);
     assert.match(apiMetrics, /process_resident_memory_bytes/);

@@ -17,7 +17,7 @@ export function testConfig(overrides: TokenwireConfigInput = {}): TokenwireConfi
   return {
     ...overrides,
     redis: { url: testRedisUrl(), prefix: uniquePrefix(), ...overrides.redis },
-    api: { host: '127.0.0.1', port: 0, ...overrides.api },
+    api: { host: '127.0.0.1', port: 0, metricsPort: 0, ...overrides.api },
     worker: { metricsPort: 0, ...overrides.worker },
     // No probing of a local Ollama unless a test asks for it.
     ollama: { discover: [], ...overrides.ollama },

@@ -15,7 +15,7 @@ export interface AppProcess {
   logs: Array<Record<string, unknown>>;
   /** The api's base URL (api processes only). */
   url?: string;
-  /** The worker's Prometheus endpoint (worker processes only). */
+  /** The Prometheus endpoint (`api.metricsPort` or `worker.metricsPort`). */
   metricsUrl?: string;
   /** Sends `signal` and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -36,7 +36,7 @@ export function writeConfigFile(config: TokenwireConfigInput): string {
 /** Starts `node apps/<name>/dist/main.js` as a real process and waits until it says it is ready. */
 export async function spawnApp(name: keyof typeof ENTRY, env: Record<string, string>): Promise<AppProcess> {
   const child = spawn(process.execPath, [path.join(root, ENTRY[name])], {
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', WORKER_METRICS_PORT: '0', OLLAMA_DISCOVER_URLS: 'off', ...env },
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', WORKER_METRICS_PORT: '0', API_METRICS_PORT: '0', OLLAMA_DISCOVER_URLS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];

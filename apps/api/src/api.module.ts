@@ -5,7 +5,7 @@ import { ApiKeysService } from './auth/api-keys.service';
 import { AuthGuard } from './auth/auth.guard';
 import { UsageController } from './generations/usage.controller';
 import { RoomBusService } from './rooms/room-bus.service';
-import { MetricsController } from './metrics/metrics.controller';
+import { MetricsServerService } from './metrics/metrics-server.service';
 import { OpenApiController } from './openapi/openapi.controller';
 import { BatchesController } from './batches/batches.controller';
 import { BatchesService } from './batches/batches.service';
@@ -27,7 +27,7 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger, 'api'), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, MetricsController, OpenApiController, BatchesController],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, OpenApiController, BatchesController],
       providers: [
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -40,6 +40,7 @@ export class ApiModule {
         BatchesService,
         // The api reads each model's provider capabilities to refuse what it cannot carry; it never calls a provider.
         { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models) },
+        MetricsServerService,
       ],
     };
   }

@@ -84,6 +84,7 @@ export class TokenwireClient {
   async cancel(jobId: string): Promise<boolean> {
     if (this.transport === 'socket') {
       const ack = await (await this.connect()).emitWithAck('cancel', { jobId });
+      if (!ack.ok && ack.error.code === 'already_ended') return false;
       if (!ack.ok) throw fromGatewayError(ack.error);
       return ack.cancelled;
     }

@@ -14,6 +14,7 @@ export * from './queue/generations-queue.module';
 export * from './tenants/tenant-accounting';
 export * from './generations/generation-finisher';
 export * from './metrics/metrics';
+export * from './metrics/metrics-server';
 export * from './config/resolve-models';
 export * from './batches/batch-store';
 export * from './batches/feed-batch';

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { createApiKeyRequestSchema, tenantIdSchema, type CreateApiKeyRequest } from '@tokenwire/contracts';
-import { ApiError } from '../common/api-error';
+import { ApiError, echo } from '../common/api-error';
 import { ZodValidationPipe, parseOrThrow } from '../common/zod-validation.pipe';
 import { ApiKeysService, type Principal } from './api-keys.service';
 import { CurrentPrincipal } from './tenant.decorator';
@@ -26,7 +26,7 @@ export class AdminKeysController {
 
   @Delete(':id')
   async revoke(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
-    if (!(await this.apiKeys.revoke(id, this.scope(principal, undefined)))) throw new ApiError(404, 'not_found', `no key with id '${id}'`, 'id');
+    if (!(await this.apiKeys.revoke(id, this.scope(principal, undefined)))) throw new ApiError(404, 'not_found', `no key with id ${echo(id)}`, 'id');
     return { id, revoked: true };
   }
 
@@ -34,7 +34,7 @@ export class AdminKeysController {
   private scope(principal: Principal, requested: string | undefined): string | undefined {
     if (principal.kind === 'operator') return requested;
     if (principal.role !== 'admin') throw new ApiError(403, 'unauthorized', 'managing keys needs an admin key');
-    if (requested && requested !== principal.tenantId) throw new ApiError(404, 'not_found', `no tenant '${requested}'`, 'tenantId');
+    if (requested && requested !== principal.tenantId) throw new ApiError(404, 'not_found', `no tenant ${echo(requested)}`, 'tenantId');
     return principal.tenantId;
   }
 }

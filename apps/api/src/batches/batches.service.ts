@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { GENERATIONS_QUEUE, batchInputLineSchema, type Batch, type BatchInputLine } from '@tokenwire/contracts';
 import { BatchStore, LOGGER, TOKENWIRE_CONFIG, feedBatch, type Logger, type TokenwireConfig } from '@tokenwire/core';
-import { ApiError } from '../common/api-error';
+import { ApiError, echo } from '../common/api-error';
 
 /** Validates, stores and feeds batches; checks ownership on every id. */
 @Injectable()
@@ -47,7 +47,7 @@ export class BatchesService {
       }
       if (seen.has(parsed.data.custom_id)) throw new ApiError(400, 'invalid_request', `line ${i + 1}: custom_id "${parsed.data.custom_id}" is used twice`);
       seen.add(parsed.data.custom_id);
-      if (!this.modelNames.has(parsed.data.body.model)) throw new ApiError(400, 'model_not_found', `line ${i + 1}: the model '${parsed.data.body.model}' does not exist`);
+      if (!this.modelNames.has(parsed.data.body.model)) throw new ApiError(400, 'model_not_found', `line ${i + 1}: the model ${echo(parsed.data.body.model)} does not exist`);
       return parsed.data;
     });
   }
@@ -62,7 +62,7 @@ export class BatchesService {
 
   async require(tenantId: string, id: string): Promise<Batch> {
     const batch = await this.store.get(id, tenantId);
-    if (!batch) throw new ApiError(404, 'not_found', `no batch with id '${id}'`, 'id');
+    if (!batch) throw new ApiError(404, 'not_found', `no batch with id ${echo(id)}`, 'id');
     const { tenantId: _owner, ...view } = batch;
     return view;
   }
@@ -70,7 +70,7 @@ export class BatchesService {
   async cancel(tenantId: string, id: string): Promise<Batch> {
     await this.require(tenantId, id);
     const cancelled = await this.store.cancel(id);
-    if (cancelled === undefined) throw new ApiError(409, 'conflict', `batch '${id}' has already ended`, 'id');
+    if (cancelled === undefined) throw new ApiError(409, 'already_ended', `batch ${echo(id)} has already ended`, 'id');
     this.logger.info({ batchId: id, cancelled }, 'batch cancelled');
     return this.require(tenantId, id);
   }

@@ -34,3 +34,18 @@ export function openAIErrorBody(status: number, code: string, message: string, p
     error: { message, type: OPENAI_ERROR_TYPES[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error'), param: param ?? null, code },
   };
 }
+
+/** Longest client-sent value echoed into an error message. */
+const MAX_ECHO = 64;
+
+/** A client-sent value for an error message, quoted and cut short: a 100 KB model name must not come back as a 100 KB error. */
+export function echo(value: string): string {
+  return value.length <= MAX_ECHO ? `'${value}'` : `'${value.slice(0, MAX_ECHO)}…' (${value.length} characters)`;
+}
+
+/** What a JSON value is, for "expected a JSON object, got …". */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}

@@ -52,8 +52,7 @@ export class GenerationsController {
   @Delete(':id')
   @HttpCode(202)
   async cancel(@TenantId() tenantId: string, @Param('id') id: string) {
-    const cancelled = await this.generations.cancel(tenantId, id);
-    if (!cancelled) throw new ApiError(409, 'conflict', `generation '${id}' has already ended`, 'id');
+    await this.generations.cancel(tenantId, id);
     return { id, object: 'generation', status: 'cancelling' };
   }
 }

@@ -29,7 +29,7 @@ import {
   type TokenwireConfig,
 } from '@tokenwire/core';
 import { ProviderRegistry, requestRefusal } from '@tokenwire/providers';
-import { ApiError } from '../common/api-error';
+import { ApiError, echo } from '../common/api-error';
 import { summarizeEvents } from './generation-summary';
 
 /** Enqueues, reads and cancels generations. Tenant ownership is checked on every id. */
@@ -65,14 +65,16 @@ export class GenerationsService {
    */
   async create(tenantId: string, request: CreateGenerationRequest | ChatCompletionRequest): Promise<{ id: string; createdAt: number }> {
     if (!this.modelNames.has(request.model)) {
-      throw new ApiError(404, 'model_not_found', `The model '${request.model}' does not exist`, 'model');
+      throw new ApiError(404, 'model_not_found', `The model ${echo(request.model)} does not exist`, 'model');
     }
     const params = toGenerationParams(request);
     this.refuseWhatTheProviderCannotCarry(request.model, request.messages, params);
     const limits = limitsFor(this.config, tenantId);
-    const maxTokens = request.max_completion_tokens ?? request.max_tokens;
+    // OpenAI takes either name (max_completion_tokens wins); the error names the one the client sent.
+    const maxField = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+    const maxTokens = request[maxField];
     if (maxTokens != null && maxTokens > limits.maxOutputTokens) {
-      throw new ApiError(400, 'invalid_request', `max_tokens: at most ${limits.maxOutputTokens} is allowed`, 'max_tokens');
+      throw new ApiError(400, 'invalid_request', `${maxField}: at most ${limits.maxOutputTokens} is allowed`, maxField);
     }
     await Promise.all([this.admitRate(tenantId, 'requests', limits.requestsPerMinute), this.admitRate(tenantId, 'tokens', limits.tokensPerMinute)]);
     const id = randomUUID();
@@ -121,7 +123,7 @@ export class GenerationsService {
   /** The generation's meta, or 404 when it does not exist or belongs to another tenant. */
   async requireOwned(tenantId: string, id: string): Promise<GenerationMeta> {
     const meta = await this.find(tenantId, id);
-    if (!meta) throw new ApiError(404, 'not_found', `no generation with id '${id}'`, 'id');
+    if (!meta) throw new ApiError(404, 'not_found', `no generation with id ${echo(id)}`, 'id');
     return meta;
   }
 
@@ -143,12 +145,16 @@ export class GenerationsService {
   /**
    * Requests a cancel. A queued job is removed and ended here; a running one is
    * aborted by whichever worker holds it (control channel); a worker that picks
-   * the job up later sees the cancel key first. Returns false if it had already ended.
+   * the job up later sees the cancel key first. One that had already ended is a 409
+   * `already_ended`, over HTTP and on sockets alike.
    */
-  async cancel(tenantId: string, id: string, reason = 'cancelled by request'): Promise<boolean> {
+  async cancel(tenantId: string, id: string, reason = 'cancelled by request'): Promise<true> {
     const meta = await this.requireOwned(tenantId, id);
-    if (meta.status === 'done' || meta.status === 'error' || meta.status === 'cancelled') return false;
-    return this.requestCancel(id, reason);
+    if (meta.status === 'done' || meta.status === 'error' || meta.status === 'cancelled') {
+      throw new ApiError(409, 'already_ended', `generation ${echo(id)} has already ended (${meta.status})`, 'id');
+    }
+    await this.requestCancel(id, reason);
+    return true;
   }
 
   /** Cancel without an ownership check, for callers that already own the generation. */

@@ -10,7 +10,9 @@ const imagePartSchema = z.object({
   type: z.literal('image_url'),
   image_url: z.object({ url: z.string(), detail: z.enum(['auto', 'low', 'high']).optional() }),
 });
-export const contentPartSchema = z.discriminatedUnion('type', [textPartSchema, imagePartSchema]);
+export const contentPartSchema = z.discriminatedUnion('type', [textPartSchema, imagePartSchema], {
+  error: 'expected {"type": "text", "text": "…"} or {"type": "image_url", "image_url": {"url": "…"}}',
+});
 
 export const toolCallSchema = z.object({
   id: z.string(),
@@ -18,17 +20,25 @@ export const toolCallSchema = z.object({
   function: z.object({ name: z.string(), arguments: z.string() }),
 });
 
+/** Content of every role but `user`: the messages say which shapes are accepted, not just "Invalid input". */
+const textContentSchema = z.union([z.string(), z.array(textPartSchema)], {
+  error: 'expected a string or an array of text parts [{"type": "text", "text": "…"}]',
+});
+const userContentSchema = z.union([z.string(), z.array(contentPartSchema)], {
+  error: 'expected a string or an array of content parts: {"type": "text", "text": "…"} or {"type": "image_url", "image_url": {"url": "…"}}',
+});
+
 export const chatMessageSchema = z.discriminatedUnion('role', [
-  z.object({ role: z.literal('system'), content: z.union([z.string(), z.array(textPartSchema)]), name: z.string().optional() }),
-  z.object({ role: z.literal('developer'), content: z.union([z.string(), z.array(textPartSchema)]), name: z.string().optional() }),
-  z.object({ role: z.literal('user'), content: z.union([z.string(), z.array(contentPartSchema)]), name: z.string().optional() }),
+  z.object({ role: z.literal('system'), content: textContentSchema, name: z.string().optional() }),
+  z.object({ role: z.literal('developer'), content: textContentSchema, name: z.string().optional() }),
+  z.object({ role: z.literal('user'), content: userContentSchema, name: z.string().optional() }),
   z.object({
     role: z.literal('assistant'),
-    content: z.union([z.string(), z.array(textPartSchema)]).nullable().optional(),
+    content: textContentSchema.nullable().optional(),
     name: z.string().optional(),
     tool_calls: z.array(toolCallSchema).optional(),
   }),
-  z.object({ role: z.literal('tool'), content: z.union([z.string(), z.array(textPartSchema)]), tool_call_id: z.string() }),
+  z.object({ role: z.literal('tool'), content: textContentSchema, tool_call_id: z.string() }),
 ]);
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 
@@ -53,7 +63,7 @@ export const chatCompletionRequestSchema = z.object({
   top_p: z.number().min(0).max(1).nullable().optional(),
   max_tokens: z.number().int().positive().nullable().optional(),
   max_completion_tokens: z.number().int().positive().nullable().optional(),
-  stop: z.union([z.string(), z.array(z.string()).max(4)]).nullable().optional(),
+  stop: z.union([z.string(), z.array(z.string()).max(4)], { error: 'expected a string or an array of at most 4 strings' }).nullable().optional(),
   presence_penalty: z.number().min(-2).max(2).nullable().optional(),
   frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
   seed: z.number().int().nullable().optional(),

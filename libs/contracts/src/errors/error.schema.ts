@@ -6,6 +6,12 @@ export const errorCodeSchema = z.enum([
   'model_not_found',
   'not_found',
   'conflict',
+  /** A cancel of a generation (or batch) that had already ended: HTTP 409, a socket ack error. */
+  'already_ended',
+  /** A socket event the server does not know (answered through its ack). */
+  'unknown_event',
+  /** A socket frame over the server's size limit (`api.socketMaxBytes`). */
+  'payload_too_large',
   'rate_limited',
   'unauthorized',
   'upstream_connect_failed',

@@ -34,13 +34,25 @@ export interface RoomGenerationEvent {
   jobId: string;
 }
 
+/**
+ * An `error` about the connection rather than one generation (no `jobId`): the key was revoked,
+ * a frame was too large. The server disconnects right after sending it.
+ */
+export interface ConnectionErrorEvent {
+  type: 'error';
+  code: GatewayError['code'];
+  message: string;
+  status?: number;
+}
+
 export interface ServerToClientEvents {
   generation: (event: RoomGenerationEvent) => void;
   batch: (event: Batch) => void;
   chunk: (event: ChunkEvent) => void;
   usage: (event: UsageEvent) => void;
   done: (event: DoneEvent) => void;
-  error: (event: ErrorEvent) => void;
+  /** A generation's error event, or a connection-level one (no `jobId`) just before a disconnect. */
+  error: (event: ErrorEvent | ConnectionErrorEvent) => void;
   cancelled: (event: CancelledEvent) => void;
   restarted: (event: RestartedEvent) => void;
 }

@@ -83,6 +83,8 @@ export const tokenwireConfigSchema = z.object({
       shutdownGraceMs: positiveInt.default(10_000),
       /** How long a `stream: false` request waits for its generation. */
       requestTimeoutMs: positiveInt.default(600_000),
+      /** Port of the api's Prometheus `/metrics`, apart from the public port (0: any free port, logged at start). */
+      metricsPort: port.default(9465),
     })
     .prefault({}),
   worker: z
@@ -222,6 +224,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_SOCKET_COMPRESSION: ['api', 'socketCompression'],
   TOKENWIRE_API_SHUTDOWN_GRACE_MS: ['api', 'shutdownGraceMs'],
   TOKENWIRE_REQUEST_TIMEOUT_MS: ['api', 'requestTimeoutMs'],
+  API_METRICS_PORT: ['api', 'metricsPort'],
   WORKER_CONCURRENCY: ['worker', 'concurrency'],
   TOKENWIRE_WORKER_LOCK_DURATION_MS: ['worker', 'lockDurationMs'],
   TOKENWIRE_WORKER_STALLED_INTERVAL_MS: ['worker', 'stalledIntervalMs'],
