@@ -1,41 +1,26 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import Ajv2020 from 'ajv/dist/2020';
 import { startGateway, type TestGateway } from '../support/gateway';
 import { readSse } from '../support/sse-client';
 import { OPERATOR_TOKEN, createKey } from '../support/tenants';
-
-type Doc = { paths: Record<string, Record<string, { responses: Record<string, { content: Record<string, { schema: object }> }> }>> };
+import { jsonCaller, openApiChecker, type OpenApiDoc } from '../support/openapi-check';
 
 /** Live responses of the main routes, validated against the served OpenAPI document. */
 describe('OpenAPI document', () => {
   let gateway: TestGateway;
-  let doc: Doc;
+  let doc: OpenApiDoc;
+  let check: Awaited<ReturnType<typeof openApiChecker>>['check'];
   let key: string;
-  const ajv = new Ajv2020({ strict: false, allErrors: true });
 
   before(async () => {
     gateway = await startGateway({ auth: { enabled: true, adminToken: OPERATOR_TOKEN }, models: [{ name: 'demo', provider: 'demo', options: { tokenDelayMs: 1, tokens: 8 } }] });
-    doc = (await (await fetch(`${gateway.url}/openapi.json`)).json()) as Doc;
+    ({ doc, check } = await openApiChecker(gateway.url));
     key = await createKey(gateway.url, 'docs-tenant', 'admin');
   });
   after(() => gateway.close());
 
-  /** Validates `body` against the document's schema for (path, method, status, content type). */
-  function check(path: string, method: string, status: number, body: unknown, contentType = 'application/json'): void {
-    const schema = doc.paths[path]?.[method]?.responses[String(status)]?.content[contentType]?.schema;
-    assert.ok(schema, `the document describes ${method.toUpperCase()} ${path} ${status} ${contentType}`);
-    const validate = ajv.compile(schema);
-    assert.ok(validate(body), `${method.toUpperCase()} ${path} ${status}: ${ajv.errorsText(validate.errors)}\n${JSON.stringify(body).slice(0, 500)}`);
-  }
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const response = await fetch(`${gateway.url}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: response.status, body: (await response.json()) as unknown };
-  };
+  const call = jsonCaller(() => gateway.url, () => key);
+
 
   it('is OpenAPI 3.1 and has a reference page', async () => {
     assert.equal((doc as unknown as { openapi: string }).openapi, '3.1.0');

@@ -17,6 +17,8 @@ import { GenerationsService } from './generations/generations.service';
 import { HealthController } from './health/health.controller';
 import { DrainService } from './lifecycle/drain.service';
 import { ModelsController } from './models/models.controller';
+import { MessagesController } from './messages/messages.controller';
+import { GenerationReaderService } from './generations/generation-reader.service';
 import { GenerationsGateway } from './socket/generations.gateway';
 import { GenerationStreamService } from './streams/generation-stream.service';
 import { ProviderRegistry } from '@tokenwire/providers';
@@ -27,12 +29,13 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger, 'api'), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, OpenApiController, BatchesController],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, OpenApiController, BatchesController, MessagesController],
       providers: [
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
         ApiKeysService,
         GenerationsService,
+        GenerationReaderService,
         GenerationStreamService,
         RoomBusService,
         GenerationsGateway,

@@ -11,3 +11,7 @@ export * from './usage/usage.schema';
 export * from './http/responses.schema';
 export * from './batches/batch.schema';
 export * from './chat/chat-mapping';
+export * from './anthropic/messages-request.schema';
+export * from './anthropic/messages-response.schema';
+export * from './anthropic/map-messages-request';
+export * from './chat/estimate-tokens';

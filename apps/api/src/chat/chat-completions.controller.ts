@@ -1,14 +1,13 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { chatCompletionRequestSchema, type ChatCompletionRequest, type GatewayError, type StreamEvent } from '@tokenwire/contracts';
-import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
-import { ApiError, openAIErrorBody } from '../common/api-error';
+import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TenantId } from '../auth/tenant.decorator';
 import { SseStream, sseOptions } from '../sse/sse-stream';
-import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
 import { GenerationsService } from '../generations/generations.service';
-import { summarizeEvents } from '../generations/generation-summary';
+import { endingError, summarizeEvents } from '../generations/generation-summary';
+import { GenerationReaderService } from '../generations/generation-reader.service';
 import { OpenAIChunkFormatter, openAIError } from './openai-format';
 
 /**
@@ -20,9 +19,8 @@ import { OpenAIChunkFormatter, openAIError } from './openai-format';
 export class ChatCompletionsController {
   constructor(
     private readonly generations: GenerationsService,
-    private readonly streams: GenerationStreamService,
+    private readonly reader: GenerationReaderService,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   @Post()
@@ -75,82 +73,58 @@ export class ChatCompletionsController {
     hold.unref();
     if (holdMs === 0) start();
     let usage: StreamEvent | undefined;
-    const subscription = await this.streams.subscribe(id, 0, (event) => {
-      switch (event.type) {
-        case 'chunk':
-          start().write(format.chunk(event));
-          break;
-        case 'usage':
-          usage = event;
-          break;
-        case 'done': {
-          const stream = start();
-          stream.write(format.finish(event.finishReason));
-          if (includeUsage && usage?.type === 'usage') stream.write(format.usage(usage));
-          stream.write(OpenAIChunkFormatter.DONE);
-          stream.end();
-          break;
+    const subscription = await this.reader.follow(
+      id,
+      0,
+      (event) => {
+        switch (event.type) {
+          case 'chunk':
+            start().write(format.chunk(event));
+            break;
+          case 'usage':
+            usage = event;
+            break;
+          case 'done': {
+            const stream = start();
+            stream.write(format.finish(event.finishReason));
+            if (includeUsage && usage?.type === 'usage') stream.write(format.usage(usage));
+            stream.write(OpenAIChunkFormatter.DONE);
+            stream.end();
+            break;
+          }
+          case 'error':
+            fail(event);
+            break;
+          case 'cancelled':
+            fail({ code: 'conflict', status: 409, message: `the generation was cancelled: ${event.reason ?? ''}`.trim() });
+            break;
+          case 'restarted':
+            // An OpenAI client cannot take back text it already has: fail rather than send a spliced reply.
+            if (sse) fail({ code: 'upstream_closed', status: 502, message: 'the worker running this generation failed mid-stream' });
+            break;
         }
-        case 'error':
-          fail(event);
-          break;
-        case 'cancelled':
-          fail({ code: 'conflict', status: 409, message: `the generation was cancelled: ${event.reason ?? ''}`.trim() });
-          break;
-        case 'restarted':
-          // An OpenAI client cannot take back text it already has: fail rather than send a spliced reply.
-          if (sse) fail({ code: 'upstream_closed', status: 502, message: 'the worker running this generation failed mid-stream' });
-          break;
-      }
-    });
+      },
+      response,
+      { cancelOnLeave: true },
+    );
     // After a terminal event, or when the api closes streams at shutdown (then, before the first token, a retryable error).
     subscription.onClosed(() => {
       if (sse) sse.end();
       else fail({ code: 'internal_error', message: 'the api closed this stream before the first token; retry', retryable: true });
     });
     response.once('close', () => clearTimeout(hold));
-    this.cancelWhenAbandoned(id, subscription, response);
   }
 
   private async complete(id: string, format: OpenAIChunkFormatter, response: Response): Promise<void> {
-    const events: StreamEvent[] = [];
-    const finished = new Promise<void>((resolve) => {
-      void this.streams
-        .subscribe(id, 0, (event) => {
-          events.push(event);
-          if (event.type === 'done' || event.type === 'error' || event.type === 'cancelled') resolve();
-        })
-        .then((subscription) => this.cancelWhenAbandoned(id, subscription, response));
-    });
-    const timeout = new Promise<'timeout'>((resolve) => setTimeout(resolve, this.config.api.requestTimeoutMs, 'timeout').unref());
-    if ((await Promise.race([finished, timeout])) === 'timeout') {
-      await this.generations.requestCancel(id, 'request timed out');
-      throw new ApiError(504, 'upstream_stalled', `the generation did not finish within ${this.config.api.requestTimeoutMs} ms`);
-    }
-    if (response.destroyed) return;
+    const events = await this.reader.collect(id, response);
+    if (!events) return;
     const summary = summarizeEvents(events);
-    const last = events[events.length - 1]!;
-    if (summary.error) {
-      const { status, body, headers } = openAIError(summary.error);
+    const error = endingError(events, summary);
+    if (error) {
+      const { status, body, headers } = openAIError(error);
       response.status(status).set(headers).json(body);
-    } else if (last.type === 'cancelled') {
-      response.status(409).json(openAIErrorBody(409, 'conflict', `the generation was cancelled: ${last.reason ?? ''}`.trim()));
     } else {
       response.json(format.completion(summary));
     }
-  }
-
-  /** The client left before the end: cancel, unless another listener (any api process) still reads. */
-  private cancelWhenAbandoned(id: string, subscription: GenerationSubscription, response: Response): void {
-    const onClose = () => {
-      if (subscription.isClosed) return;
-      subscription.close();
-      void (async () => {
-        if (this.streams.localListenerCount(id) > 0 || (await this.streams.subscriberProcessCount(id)) > 0) return;
-        await this.generations.requestCancel(id, 'client disconnected');
-      })().catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'cancel after disconnect failed'));
-    };
-    if (response.destroyed || response.socket?.destroyed) onClose();
-    else response.on('close', onClose);
   }
 }

@@ -1,5 +1,5 @@
 import { chatCompletionObject, type ChunkEvent, type FinishReason, type GatewayError, type OpenAIErrorBody, type UsageEvent } from '@tokenwire/contracts';
-import { openAIErrorBody } from '../common/api-error';
+import { httpStatusForError, openAIErrorBody } from '../common/api-error';
 import type { GenerationSummary } from '../generations/generation-summary';
 
 /** Builds OpenAI chat-completion objects for one generation; the fixed prefix is built once. */
@@ -64,30 +64,6 @@ function openAIUsage(u: { promptTokens?: number; completionTokens?: number; tota
   };
 }
 
-/** The HTTP status a generation's error answers with on the OpenAI route. */
-function openAIStatus(error: GatewayError): number {
-  switch (error.code) {
-    case 'upstream_http_error':
-      // The upstream's own status (for gRPC, the HTTP status of its code), so the SDK raises the same class.
-      return error.status !== undefined && error.status >= 400 && error.status <= 599 ? error.status : 502;
-    case 'invalid_request':
-      return 400;
-    case 'unauthorized':
-      return 401;
-    case 'not_found':
-    case 'model_not_found':
-      return 404;
-    case 'conflict':
-      return 409;
-    case 'rate_limited':
-      return 429;
-    case 'upstream_stalled':
-      return 504;
-    default:
-      return 502;
-  }
-}
-
 /**
  * An error as the OpenAI route answers it: the upstream's status, and its `code`, `type` and
  * `param` when it gave them (so `openai` raises e.g. BadRequestError with code
@@ -95,7 +71,7 @@ function openAIStatus(error: GatewayError): number {
  * attempt may help, which the SDK obeys before its own status rule.
  */
 export function openAIError(error: GatewayError): { status: number; body: OpenAIErrorBody; headers: Record<string, string> } {
-  const status = openAIStatus(error);
+  const status = httpStatusForError(error);
   const body = openAIErrorBody(status, error.upstreamCode ?? error.code, error.message, error.param);
   if (error.upstreamType) body.error.type = error.upstreamType;
   return { status, body, headers: error.retryable === undefined ? {} : { 'x-should-retry': String(error.retryable) } };

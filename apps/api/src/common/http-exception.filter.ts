@@ -1,10 +1,11 @@
 import { Catch, HttpException, Inject, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { LOGGER, type Logger } from '@tokenwire/core';
-import { ApiError, describeValue, echo, openAIErrorBody } from './api-error';
+import { ApiError, anthropicErrorBody, describeValue, echo, openAIErrorBody, speaksAnthropic } from './api-error';
 
 /**
- * Every HTTP error leaves as one body shape, OpenAI's `{error: {message, type, param, code}}`.
+ * Every HTTP error leaves as one body shape, OpenAI's `{error: {message, type, param, code}}`,
+ * except on the Anthropic Messages routes, which answer Anthropic's `{type: "error", error: {type, message}}`.
  * Client mistakes are 4xx with a message; anything unexpected is logged and is a 500 without internals.
  */
 @Catch()
@@ -14,12 +15,16 @@ export class HttpErrorFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') return;
     const response = host.switchToHttp().getResponse<Response>();
-    const { status, body, headers } = this.describe(exception, host.switchToHttp().getRequest<Request>());
+    const request = host.switchToHttp().getRequest<Request>();
+    const { status, body, headers } = this.describe(exception, request);
     if (response.headersSent) {
       response.end();
       return;
     }
-    response.status(status).set(headers).json(body);
+    response
+      .status(status)
+      .set(headers)
+      .json(speaksAnthropic(request.path) ? anthropicErrorBody(status, body.error.message) : body);
   }
 
   private describe(exception: unknown, request: Request) {

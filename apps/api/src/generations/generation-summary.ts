@@ -57,3 +57,11 @@ export function summarizeEvents(events: Iterable<StreamEvent>): GenerationSummar
   if (toolCalls.length) summary.toolCalls = toolCalls.filter(Boolean);
   return summary;
 }
+
+/** Why a generation that ended did not succeed (its error, or a cancel as a conflict); undefined when it succeeded. */
+export function endingError(events: StreamEvent[], summary: GenerationSummary): GatewayError | undefined {
+  if (summary.error) return summary.error;
+  const last = events[events.length - 1];
+  if (last?.type === 'cancelled') return { code: 'conflict', status: 409, message: `the generation was cancelled: ${last.reason ?? ''}`.trim() };
+  return undefined;
+}

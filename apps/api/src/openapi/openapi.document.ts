@@ -1,5 +1,11 @@
 import { z } from 'zod';
 import {
+  anthropicCountTokensRequestSchema,
+  anthropicErrorBodySchema,
+  anthropicMessageResponseSchema,
+  anthropicMessagesRequestSchema,
+  anthropicStreamEventSchema,
+  anthropicTokenCountSchema,
   apiKeyListSchema,
   batchInputLineSchema,
   batchOutputLineSchema,
@@ -39,6 +45,9 @@ const id = { name: 'id', in: 'path' as const, description: 'Generation id', sche
 const batchId = { name: 'id', in: 'path' as const, description: 'Batch id', schema: { type: 'string' } };
 const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((status) => [status, { description: ERROR_TEXT[status] ?? 'Error', json: errorBodySchema }]));
+/** The same statuses with Anthropic's error body, for the Messages API routes. */
+const anthropicErrors = (...statuses: number[]) =>
+  Object.fromEntries(statuses.map((status) => [status, { description: ERROR_TEXT[status] ?? 'Error', json: anthropicErrorBodySchema }]));
 const ERROR_TEXT: Record<number, string> = {
   400: 'Invalid input; the message names the field',
   401: 'Missing, invalid or revoked API key',
@@ -69,6 +78,29 @@ export const ROUTES: Route[] = [
     tag: 'OpenAI',
     parameters: [{ name: 'model', in: 'path', description: 'Model name', schema: { type: 'string' } }],
     responses: { 200: { description: 'The model', json: modelSchema }, ...errors(401, 404) },
+  },
+  {
+    method: 'post',
+    path: '/v1/messages',
+    summary: 'Anthropic Messages API; `stream: true` answers text/event-stream with Anthropic\u2019s events (`event:` equals `data.type`). Key as `x-api-key` or Bearer',
+    tag: 'Anthropic',
+    body: anthropicMessagesRequestSchema,
+    parameters: [
+      { name: 'anthropic-version', in: 'header', description: 'Accepted, does not change the answer', schema: { type: 'string' } },
+      { name: 'anthropic-beta', in: 'header', description: 'Accepted, does not change the answer', schema: { type: 'string' } },
+    ],
+    responses: {
+      200: { description: 'A message, or with stream: true an SSE of Anthropic stream events', json: anthropicMessageResponseSchema, sse: anthropicStreamEventSchema },
+      ...anthropicErrors(400, 401, 404, 409, 413, 429, 502, 504),
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/messages/count_tokens',
+    summary: 'An estimate of the input tokens (4 characters of the messages, system and tools JSON per token), not the model\u2019s tokenizer',
+    tag: 'Anthropic',
+    body: anthropicCountTokensRequestSchema,
+    responses: { 200: { description: 'The estimate', json: anthropicTokenCountSchema }, ...anthropicErrors(400, 401) },
   },
   {
     method: 'post',

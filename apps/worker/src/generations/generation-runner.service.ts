@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import type { GenerationJob, TerminalEventBody } from '@tokenwire/contracts';
+import { estimatePromptTokens, type GenerationJob, type TerminalEventBody } from '@tokenwire/contracts';
 import {
   EventLog,
   GenerationFinisher,
@@ -191,9 +191,8 @@ export class GenerationRunnerService {
  * as text deltas received, prompt tokens estimated at 4 characters per token.
  */
 function countUsage(job: GenerationJob, { usage, tokens }: RunProgress): GenerationUsage {
-  const promptChars = job.messages.reduce((sum, m) => sum + JSON.stringify(m.content ?? '').length, 0);
   return {
-    promptTokens: usage?.promptTokens ?? Math.ceil(promptChars / 4),
+    promptTokens: usage?.promptTokens ?? estimatePromptTokens(job.messages),
     completionTokens: usage?.completionTokens ?? tokens,
   };
 }

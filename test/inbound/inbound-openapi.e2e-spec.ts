@@ -1,0 +1,54 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startGateway, type TestGateway } from '../support/gateway';
+import { jsonCaller, openApiChecker } from '../support/openapi-check';
+import { readSse } from '../support/sse-client';
+import { OPERATOR_TOKEN, createKey } from '../support/tenants';
+
+/** Live responses of the inbound API views (models, Anthropic Messages, Responses, Files), validated against the served OpenAPI document. */
+describe('OpenAPI document: inbound API views', () => {
+  let gateway: TestGateway;
+  let check: Awaited<ReturnType<typeof openApiChecker>>['check'];
+  let key: string;
+
+  before(async () => {
+    gateway = await startGateway({ auth: { enabled: true, adminToken: OPERATOR_TOKEN }, models: [{ name: 'demo', provider: 'demo', options: { tokenDelayMs: 1, tokens: 8 } }] });
+    ({ check } = await openApiChecker(gateway.url));
+    key = await createKey(gateway.url, 'inbound-docs-tenant', 'admin');
+  });
+  after(() => gateway.close());
+
+  const call = jsonCaller(() => gateway.url, () => key);
+
+
+  it('GET /v1/models/{model} answers as documented', async () => {
+    const model = await call('GET', '/v1/models/demo');
+    check('/v1/models/{model}', 'get', model.status, model.body);
+    const missing = await call('GET', '/v1/models/nope');
+    assert.equal(missing.status, 404);
+    check('/v1/models/{model}', 'get', missing.status, missing.body);
+  });
+
+  it('Anthropic Messages routes answer as documented, streaming and not, errors included', async () => {
+    const request = { model: 'demo', max_tokens: 16, messages: [{ role: 'user', content: 'document me' }] };
+    const message = await call('POST', '/v1/messages', request);
+    assert.equal(message.status, 200);
+    check('/v1/messages', 'post', message.status, message.body);
+    const { events } = await readSse(`${gateway.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+      body: JSON.stringify({ ...request, stream: true }),
+    });
+    assert.ok(events.length > 6);
+    for (const event of events) check('/v1/messages', 'post', 200, JSON.parse(event.data), 'text/event-stream');
+    const invalid = await call('POST', '/v1/messages', { model: 'demo', messages: [] });
+    assert.equal(invalid.status, 400);
+    check('/v1/messages', 'post', invalid.status, invalid.body);
+    const unknown = await call('POST', '/v1/messages', { ...request, model: 'nope' });
+    check('/v1/messages', 'post', unknown.status, unknown.body);
+    const unauthorized = await call('POST', '/v1/messages', request, { authorization: 'Bearer wrong' });
+    check('/v1/messages', 'post', unauthorized.status, unauthorized.body);
+    const count = await call('POST', '/v1/messages/count_tokens', { model: 'demo', messages: [{ role: 'user', content: 'count me' }] });
+    check('/v1/messages/count_tokens', 'post', count.status, count.body);
+  });
+});
