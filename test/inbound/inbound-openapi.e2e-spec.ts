@@ -51,4 +51,41 @@ describe('OpenAPI document: inbound API views', () => {
     const count = await call('POST', '/v1/messages/count_tokens', { model: 'demo', messages: [{ role: 'user', content: 'count me' }] });
     check('/v1/messages/count_tokens', 'post', count.status, count.body);
   });
+
+  it('Responses routes answer as documented: create, stream, background, retrieve, resume, cancel, delete, errors', async () => {
+    const created = await call('POST', '/v1/responses', { model: 'demo', input: 'document me', instructions: 'be brief' });
+    assert.equal(created.status, 200);
+    check('/v1/responses', 'post', created.status, created.body);
+    const id = (created.body as { id: string }).id;
+    const { events } = await readSse(`${gateway.url}/v1/responses`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: 'demo', input: [{ role: 'user', content: 'stream me' }], stream: true }),
+    });
+    assert.ok(events.length > 6);
+    for (const event of events) check('/v1/responses', 'post', 200, JSON.parse(event.data), 'text/event-stream');
+    const retrieved = await call('GET', `/v1/responses/${id}`);
+    check('/v1/responses/{response_id}', 'get', retrieved.status, retrieved.body);
+    const replay = await readSse(`${gateway.url}/v1/responses/${id}?stream=true&starting_after=2`, { headers: { authorization: `Bearer ${key}` } });
+    assert.ok(replay.events.length > 0);
+    for (const event of replay.events) check('/v1/responses/{response_id}', 'get', 200, JSON.parse(event.data), 'text/event-stream');
+    const badQuery = await call('GET', `/v1/responses/${id}?stream=true&starting_after=-3`);
+    assert.equal(badQuery.status, 400);
+    check('/v1/responses/{response_id}', 'get', badQuery.status, badQuery.body);
+    const background = await call('POST', '/v1/responses', { model: 'demo', input: 'later', background: true });
+    check('/v1/responses', 'post', background.status, background.body);
+    const cancelled = await call('POST', `/v1/responses/${(background.body as { id: string }).id}/cancel`);
+    check('/v1/responses/{response_id}/cancel', 'post', cancelled.status, cancelled.body);
+    const notBackground = await call('POST', `/v1/responses/${id}/cancel`);
+    assert.equal(notBackground.status, 400);
+    check('/v1/responses/{response_id}/cancel', 'post', notBackground.status, notBackground.body);
+    const deleted = await call('DELETE', `/v1/responses/${id}`);
+    check('/v1/responses/{response_id}', 'delete', deleted.status, deleted.body);
+    const missing = await call('GET', `/v1/responses/${id}`);
+    assert.equal(missing.status, 404);
+    check('/v1/responses/{response_id}', 'get', missing.status, missing.body);
+    const invalid = await call('POST', '/v1/responses', { model: 'demo' });
+    assert.equal(invalid.status, 400);
+    check('/v1/responses', 'post', invalid.status, invalid.body);
+  });
 });

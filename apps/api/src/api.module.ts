@@ -18,6 +18,8 @@ import { HealthController } from './health/health.controller';
 import { DrainService } from './lifecycle/drain.service';
 import { ModelsController } from './models/models.controller';
 import { MessagesController } from './messages/messages.controller';
+import { ResponsesController } from './responses/responses.controller';
+import { ResponsesService } from './responses/responses.service';
 import { GenerationReaderService } from './generations/generation-reader.service';
 import { GenerationsGateway } from './socket/generations.gateway';
 import { GenerationStreamService } from './streams/generation-stream.service';
@@ -29,13 +31,14 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger, 'api'), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, OpenApiController, BatchesController, MessagesController],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, OpenApiController, BatchesController, MessagesController, ResponsesController],
       providers: [
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
         ApiKeysService,
         GenerationsService,
         GenerationReaderService,
+        ResponsesService,
         GenerationStreamService,
         RoomBusService,
         GenerationsGateway,

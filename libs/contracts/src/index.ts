@@ -15,3 +15,6 @@ export * from './anthropic/messages-request.schema';
 export * from './anthropic/messages-response.schema';
 export * from './anthropic/map-messages-request';
 export * from './chat/estimate-tokens';
+export * from './responses/responses-request.schema';
+export * from './responses/response-object.schema';
+export * from './responses/map-responses-request';

@@ -1,5 +1,9 @@
 import { z } from 'zod';
 import {
+  deletedResponseSchema,
+  responseObjectSchema,
+  responseStreamEventSchema,
+  responsesRequestSchema,
   anthropicCountTokensRequestSchema,
   anthropicErrorBodySchema,
   anthropicMessageResponseSchema,
@@ -42,6 +46,7 @@ interface Route {
 }
 
 const id = { name: 'id', in: 'path' as const, description: 'Generation id', schema: { type: 'string' } };
+const responseId = { name: 'response_id', in: 'path' as const, description: 'Response id (resp_…)', schema: { type: 'string' } };
 const batchId = { name: 'id', in: 'path' as const, description: 'Batch id', schema: { type: 'string' } };
 const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((status) => [status, { description: ERROR_TEXT[status] ?? 'Error', json: errorBodySchema }]));
@@ -101,6 +106,46 @@ export const ROUTES: Route[] = [
     tag: 'Anthropic',
     body: anthropicCountTokensRequestSchema,
     responses: { 200: { description: 'The estimate', json: anthropicTokenCountSchema }, ...anthropicErrors(400, 401) },
+  },
+  {
+    method: 'post',
+    path: '/v1/responses',
+    summary:
+      'OpenAI Responses API; `stream: true` answers text/event-stream of Responses events numbered by `sequence_number`; `background: true` answers at once (poll, resume or cancel by id)',
+    tag: 'OpenAI',
+    body: responsesRequestSchema,
+    responses: {
+      200: { description: 'A response object, or with stream: true an SSE of Responses events', json: responseObjectSchema, sse: responseStreamEventSchema },
+      ...errors(400, 401, 404, 409, 413, 429, 504),
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/responses/{response_id}',
+    summary: 'A stored response, folded from its generation\u2019s event log; `?stream=true` replays its events, after `starting_after` when given',
+    tag: 'OpenAI',
+    parameters: [
+      responseId,
+      { name: 'stream', in: 'query', description: '`true`: answer text/event-stream of the response\u2019s events (live until it ends)', schema: { type: 'string', enum: ['true', 'false'] } },
+      { name: 'starting_after', in: 'query', description: 'With stream=true: only events with a larger sequence_number', schema: { type: 'integer', minimum: 0 } },
+    ],
+    responses: { 200: { description: 'The response, or its events', json: responseObjectSchema, sse: responseStreamEventSchema }, ...errors(400, 401, 404) },
+  },
+  {
+    method: 'post',
+    path: '/v1/responses/{response_id}/cancel',
+    summary: 'Cancel a background response; answers it once it has ended (or after 5 s)',
+    tag: 'OpenAI',
+    parameters: [responseId],
+    responses: { 200: { description: 'The response', json: responseObjectSchema }, ...errors(400, 401, 404) },
+  },
+  {
+    method: 'delete',
+    path: '/v1/responses/{response_id}',
+    summary: 'Forget a stored response (its generation\u2019s log expires on its own)',
+    tag: 'OpenAI',
+    parameters: [responseId],
+    responses: { 200: { description: 'Deleted', json: deletedResponseSchema }, ...errors(401, 404) },
   },
   {
     method: 'post',

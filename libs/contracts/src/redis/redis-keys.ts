@@ -54,6 +54,8 @@ export interface RedisKeys {
   batchPending(batchId: string): string;
   /** Hash: index → output line JSON (successes and failures). */
   batchResults(batchId: string): string;
+  /** String: a stored Responses-API response (JSON: its request and conversation), under its tenant. */
+  response(tenantId: string, responseId: string): string;
   /** Prefix handed to BullMQ for its own keys. */
   bullPrefix(): string;
 }
@@ -81,6 +83,7 @@ export function redisKeys(prefix: string): RedisKeys {
     batchItems: (id) => `${prefix}:{batch:${id}}:items`,
     batchPending: (id) => `${prefix}:{batch:${id}}:pending`,
     batchResults: (id) => `${prefix}:{batch:${id}}:results`,
+    response: (tenant, id) => `${prefix}:tenant:{${tenant}}:response:${id}`,
     // Hash-tagged: BullMQ's scripts touch many keys of a queue, which Redis Cluster needs on one slot.
     bullPrefix: () => `{${prefix}}:bull`,
   };

@@ -1,0 +1,129 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { responsesInputToMessages, type ChatCompletionRequest, type ChatMessage, type RedisKeys, type ResponseObject, type ResponsesRequest } from '@tokenwire/contracts';
+import { EventLog, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
+import { ApiError, echo } from '../common/api-error';
+import { GenerationsService } from '../generations/generations.service';
+import { summarizeEvents } from '../generations/generation-summary';
+import { ResponseEventFormatter } from './response-event-formatter';
+import type { StoredResponse } from './stored-response';
+
+const RESPONSE_PREFIX = 'resp_';
+
+/**
+ * Responses-API responses over generations: the request becomes a chat request on the same queue;
+ * the response (its request and the conversation so far) is kept in Redis under the tenant for
+ * `generations.ttlSeconds`, the life of the generation's event log, from which every view is folded.
+ * `previous_response_id` continues that conversation: its messages, then its output, then the new input.
+ */
+@Injectable()
+export class ResponsesService {
+  constructor(
+    private readonly generations: GenerationsService,
+    private readonly eventLog: EventLog,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
+  ) {}
+
+  async create(tenantId: string, body: ResponsesRequest): Promise<StoredResponse> {
+    const store = body.store ?? true;
+    const background = body.background ?? false;
+    if (background && !store) throw new ApiError(400, 'invalid_request', 'background responses must be stored: drop store: false', 'store');
+    const previous = body.previous_response_id ? await this.previousConversation(tenantId, body.previous_response_id) : [];
+    const messages = [...previous, ...responsesInputToMessages(body.input)];
+    const request: ChatCompletionRequest = {
+      model: body.model,
+      messages: body.instructions ? [{ role: 'system', content: body.instructions }, ...messages] : messages,
+      max_tokens: body.max_output_tokens ?? undefined,
+      temperature: body.temperature,
+      top_p: body.top_p,
+      user: body.user,
+      tools: body.tools?.map((tool) => ({
+        type: 'function' as const,
+        function: { name: tool.name, description: tool.description ?? undefined, parameters: tool.parameters ?? undefined, strict: tool.strict },
+      })),
+      tool_choice: typeof body.tool_choice === 'object' ? { type: 'function', function: { name: body.tool_choice.name } } : body.tool_choice,
+    };
+    const { id: generationId, createdAt } = await this.generations.create(tenantId, request);
+    const record: StoredResponse = {
+      id: `${RESPONSE_PREFIX}${generationId}`,
+      generationId,
+      tenantId,
+      model: body.model,
+      createdAt: Math.floor(createdAt / 1000),
+      background,
+      store,
+      instructions: body.instructions ?? null,
+      previousResponseId: body.previous_response_id ?? null,
+      messages,
+      tools: body.tools ?? [],
+      toolChoice: body.tool_choice ?? 'auto',
+      parallelToolCalls: body.parallel_tool_calls ?? true,
+      temperature: body.temperature ?? null,
+      topP: body.top_p ?? null,
+      maxOutputTokens: body.max_output_tokens ?? null,
+      metadata: body.metadata ?? {},
+    };
+    if (store) await this.redis.set(this.keys.response(tenantId, record.id), JSON.stringify(record), 'EX', this.config.generations.ttlSeconds);
+    return record;
+  }
+
+  /** The stored response, or 404 (also for another tenant's, or one created with `store: false`). */
+  async require(tenantId: string, id: string): Promise<StoredResponse> {
+    const json = id.startsWith(RESPONSE_PREFIX) ? await this.redis.get(this.keys.response(tenantId, id)) : null;
+    if (!json) throw new ApiError(404, 'not_found', `no response with id ${echo(id)}`, 'response_id');
+    return JSON.parse(json) as StoredResponse;
+  }
+
+  /** The response object folded from its generation's event log. */
+  async view(record: StoredResponse): Promise<ResponseObject> {
+    const meta = await this.generations.find(record.tenantId, record.generationId);
+    const format = new ResponseEventFormatter(record, meta?.status === 'queued' ? 'queued' : 'in_progress');
+    for (const { event } of await this.eventLog.readAfter(record.generationId, 0)) format.event(event);
+    return format.snapshot();
+  }
+
+  /** The sequence number of the last Responses event the generation's log folds into so far. */
+  async lastSequence(record: StoredResponse): Promise<number> {
+    const format = new ResponseEventFormatter(record);
+    let last = format.start().at(-1)!.sequence_number;
+    for (const { event } of await this.eventLog.readAfter(record.generationId, 0)) last = format.event(event).at(-1)?.sequence_number ?? last;
+    return last;
+  }
+
+  /** Cancels a background response; answers it once it has ended (or as it is after `waitMs`). */
+  async cancel(tenantId: string, id: string, waitMs = 5_000): Promise<ResponseObject> {
+    const record = await this.require(tenantId, id);
+    if (!record.background) throw new ApiError(400, 'invalid_request', 'only responses created with background: true can be cancelled', 'response_id');
+    await this.generations.cancel(tenantId, record.generationId, 'cancelled by request').catch((error: unknown) => {
+      if (!(error instanceof ApiError && error.code === 'already_ended')) throw error;
+    });
+    const deadline = Date.now() + waitMs;
+    let view = await this.view(record);
+    while (!ENDED.has(view.status) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      view = await this.view(record);
+    }
+    return view;
+  }
+
+  async delete(tenantId: string, id: string): Promise<{ id: string; object: 'response'; deleted: true }> {
+    await this.require(tenantId, id);
+    await this.redis.del(this.keys.response(tenantId, id));
+    return { id, object: 'response', deleted: true };
+  }
+
+  /** The previous response's conversation followed by its reply, for `previous_response_id`. */
+  private async previousConversation(tenantId: string, id: string): Promise<ChatMessage[]> {
+    const record = await this.require(tenantId, id).catch(() => {
+      throw new ApiError(404, 'not_found', `previous response ${echo(id)} was not found (unknown, expired, or created with store: false)`, 'previous_response_id');
+    });
+    const summary = summarizeEvents((await this.eventLog.readAfter(record.generationId, 0)).map((logged) => logged.event));
+    if (!summary.finishReason) throw new ApiError(400, 'invalid_request', `previous response ${echo(id)} has not completed`, 'previous_response_id');
+    const reply: ChatMessage = { role: 'assistant', content: summary.text || (summary.toolCalls ? null : ''), ...(summary.toolCalls ? { tool_calls: summary.toolCalls.map((call, i) => ({ ...call, id: call.id ?? `call_${record.generationId}_${i}` })) } : {}) };
+    return [...record.messages, reply];
+  }
+}
+
+const ENDED: ReadonlySet<ResponseObject['status']> = new Set(['completed', 'failed', 'cancelled', 'incomplete']);
