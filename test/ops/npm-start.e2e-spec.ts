@@ -22,6 +22,7 @@ function startAll(prefix: string, { terminal, env = {} }: { terminal: boolean; e
     TOKENWIRE_REDIS_PREFIX: prefix,
     HOST: '127.0.0.1',
     PORT: '0',
+    API_METRICS_PORT: '0',
     WORKER_METRICS_PORT: '0',
     OLLAMA_DISCOVER_URLS: 'off',
     LOG_LEVEL: 'info',

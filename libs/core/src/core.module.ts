@@ -58,8 +58,8 @@ export class CoreModule {
         },
         {
           provide: TenantAccounting,
-          inject: [REDIS_CLIENT, REDIS_KEYS],
-          useFactory: (redis: Redis, keys: RedisKeys) => new TenantAccounting(redis, keys),
+          inject: [REDIS_CLIENT, REDIS_KEYS, TokenwireMetrics],
+          useFactory: (redis: Redis, keys: RedisKeys, metrics: TokenwireMetrics) => new TenantAccounting(redis, keys, metrics),
         },
         {
           provide: GenerationFinisher,

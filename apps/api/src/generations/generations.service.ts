@@ -19,6 +19,7 @@ import {
   GenerationFinisher,
   GenerationMetaStore,
   TenantAccounting,
+  TokenwireMetrics,
   limitsFor,
   LOGGER,
   REDIS_CLIENT,
@@ -48,6 +49,7 @@ export class GenerationsService {
     private readonly accounting: TenantAccounting,
     private readonly finisher: GenerationFinisher,
     private readonly providers: ProviderRegistry,
+    private readonly metrics: TokenwireMetrics,
   ) {
     this.modelNames = new Set(config.models.map((m) => m.name));
     queue.on('error', (error) => logger.warn({ err: error.message }, 'queue connection error'));
@@ -74,6 +76,7 @@ export class GenerationsService {
     const maxField = request.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
     const maxTokens = request[maxField];
     if (maxTokens != null && maxTokens > limits.maxOutputTokens) {
+      this.metrics.limitRefusals.inc({ tenant: tenantId, limit: 'max_output_tokens' });
       throw new ApiError(400, 'invalid_request', `${maxField}: at most ${limits.maxOutputTokens} is allowed`, maxField);
     }
     await Promise.all([this.admitRate(tenantId, 'requests', limits.requestsPerMinute), this.admitRate(tenantId, 'tokens', limits.tokensPerMinute)]);
@@ -81,6 +84,7 @@ export class GenerationsService {
     const backlog = await this.accounting.addActive(tenantId, id);
     if (backlog > limits.maxConcurrent) {
       await this.accounting.removeActive(tenantId, id);
+      this.metrics.limitRefusals.inc({ tenant: tenantId, limit: 'max_concurrent' });
       throw new ApiError(429, 'rate_limited', `tenant has ${limits.maxConcurrent} unfinished generations, the most allowed`, undefined, { 'retry-after': '1' });
     }
     const createdAt = Date.now();
@@ -180,6 +184,7 @@ export class GenerationsService {
   private async admitRate(tenantId: string, kind: 'requests' | 'tokens', perMinute: number): Promise<void> {
     const waitMs = await this.accounting.take(tenantId, kind, perMinute);
     if (waitMs > 0) {
+      this.metrics.limitRefusals.inc({ tenant: tenantId, limit: `${kind}_per_minute` });
       const retryAfter = String(Math.max(1, Math.ceil(waitMs / 1000)));
       throw new ApiError(429, 'rate_limited', `tenant is over its ${kind}-per-minute limit (${perMinute}); retry after ${retryAfter} s`, undefined, {
         'retry-after': retryAfter,

@@ -6,7 +6,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 /**
  * Every Tokenwire metric, one registry per process (prom-client). Both apps create
  * it; each fills the metrics of its side. Labels stay low-cardinality: model, provider,
- * outcome, error code — never tenant or job id.
+ * outcome, error code, and tenant only on the two per-tenant counters — never job id.
  */
 export class TokenwireMetrics {
   readonly registry = new Registry();
@@ -57,6 +57,35 @@ export class TokenwireMetrics {
   readonly activeStreams = new Gauge({ name: 'tokenwire_active_streams', help: 'Open stream subscriptions in this api process', registers: [this.registry] });
   /** Api: jobs waiting in the queue, read at scrape time. */
   readonly queueDepth = new Gauge({ name: 'tokenwire_queue_depth', help: 'Generations waiting in the queue', labelNames: ['state'] as const, registers: [this.registry] });
+
+  /** Api: connected Socket.IO clients, counted at scrape time by the function the socket adapter installs. */
+  countSockets: () => number = () => 0;
+  readonly activeSockets: Gauge = new Gauge({
+    name: 'tokenwire_active_sockets',
+    help: 'Connected Socket.IO clients of this api process',
+    registers: [this.registry],
+    collect: (): void => this.activeSockets.set(this.countSockets()),
+  });
+  /**
+   * Tokens booked per tenant (`kind` prompt or completion), where the generation ended. The one metric
+   * labelled by tenant (with the refusals below): tenants are the operator's own short list, not per request.
+   */
+  readonly tenantTokens = new Counter({
+    name: 'tokenwire_tenant_tokens_total',
+    help: 'Tokens used per tenant',
+    labelNames: ['tenant', 'kind'] as const,
+    registers: [this.registry],
+  });
+  /** Api: requests refused by a tenant limit (`requests_per_minute`, `tokens_per_minute`, `max_concurrent`, `max_output_tokens`). */
+  readonly limitRefusals = new Counter({
+    name: 'tokenwire_limit_refusals_total',
+    help: 'Requests refused by a tenant limit',
+    labelNames: ['tenant', 'limit'] as const,
+    registers: [this.registry],
+  });
+  /** Api: Redis memory (INFO memory), read at scrape time; `max` is 0 when Redis has no maxmemory. */
+  readonly redisMemoryUsed = new Gauge({ name: 'tokenwire_redis_memory_used_bytes', help: 'Memory Redis uses', registers: [this.registry] });
+  readonly redisMemoryMax = new Gauge({ name: 'tokenwire_redis_memory_max_bytes', help: 'Redis maxmemory (0: no limit)', registers: [this.registry] });
 
   constructor(service: 'api' | 'worker') {
     this.registry.setDefaultLabels({ service });

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '@tokenwire/contracts';
+import type { TokenwireMetrics } from '../metrics/metrics';
 
 /**
  * Refill-and-take on a token bucket, atomically, shared by every api process.
@@ -45,6 +46,7 @@ export class TenantAccounting {
   constructor(
     redis: Redis,
     private readonly keys: RedisKeys,
+    private readonly metrics?: TokenwireMetrics,
   ) {
     if (!('twTokenBucket' in redis)) redis.defineCommand('twTokenBucket', { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
     this.redis = redis as Redis & BucketCommands;
@@ -84,6 +86,8 @@ export class TenantAccounting {
     }
     await multi.exec();
     if (usage) {
+      this.metrics?.tenantTokens.inc({ tenant: tenantId, kind: 'prompt' }, usage.promptTokens);
+      this.metrics?.tenantTokens.inc({ tenant: tenantId, kind: 'completion' }, usage.completionTokens);
       const cost = usage.promptTokens + usage.completionTokens;
       await this.redis.twTokenBucket(this.keys.rateBucket(tenantId, 'tokens'), tokensPerMinute, tokensPerMinute / 60_000, cost, Date.now(), 120, 'charge');
     }
