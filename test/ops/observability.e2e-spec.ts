@@ -137,6 +137,13 @@ describe('Prometheus scraping a running api and worker', { skip }, () => {
   it('under load, every dashboard query and every alert signal returns data', async () => {
     const [acme, tiny] = [await createKey(api.url!, 'acme'), await createKey(api.url!, 'tiny')];
     sockets.push(await connectSocket(api.url!, acme));
+    // A counter's series appears at its first increment; rate() sees increases only after Prometheus has a sample
+    // of it. So one generation first, and the load once that has been scraped.
+    assert.equal(await chat(acme, 'demo', 'warm up'), 200);
+    await waitFor('Prometheus to hold the first generation', async () => (await promQuery('tokenwire_ttft_seconds_count{stage="total"}')).length > 0, {
+      timeoutMs: 15_000,
+      intervalMs: 250,
+    });
     // Streams for one tenant, a tenant over its request limit, and a model whose upstream refuses connections.
     const statuses = await Promise.all([
       ...Array.from({ length: 16 }, (_, i) => chat(acme, 'demo', `load ${i}`)),
@@ -154,7 +161,7 @@ describe('Prometheus scraping a running api and worker', { skip }, () => {
         empty.clear();
         for (const { from, expr } of queries) {
           const result = await promQuery(expr);
-          if (!result.some((series) => Number.isFinite(Number(series.value[1])))) empty.set(from, expr);
+          if (!result.some((series) => Number.isFinite(Number(series.value[1])))) empty.set(from, `${expr} = ${JSON.stringify(result.map((series) => series.value[1]))}`);
         }
         return empty.size === 0;
       },
