@@ -7,13 +7,18 @@ export const OPERATOR_TOKEN = 'operator-token-for-tests-0123456789';
 
 /** Creates an API key through the admin route with the operator token. */
 export async function createKey(apiUrl: string, tenantId: string, role: 'admin' | 'member' = 'member'): Promise<string> {
+  return (await createKeyWithId(apiUrl, tenantId, role)).key;
+}
+
+/** Creates an API key and returns its id too (to revoke it). */
+export async function createKeyWithId(apiUrl: string, tenantId: string, role: 'admin' | 'member' = 'member'): Promise<{ id: string; key: string }> {
   const response = await fetch(`${apiUrl}/v1/admin/keys`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${OPERATOR_TOKEN}` },
     body: JSON.stringify({ tenantId, role }),
   });
   if (response.status !== 201) throw new Error(`creating a key answered ${response.status}: ${await response.text()}`);
-  return ((await response.json()) as { key: string }).key;
+  return (await response.json()) as { id: string; key: string };
 }
 
 /** A connected Socket.IO client with a key, or the connect error's message. */

@@ -1,6 +1,10 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AdminKeysController } from './auth/admin-keys.controller';
+import { AdminTenantsController } from './auth/admin-tenants.controller';
+import { AuditLog } from './auth/audit-log.service';
+import { RevocationService } from './auth/revocation.service';
+import { SocketAuthService } from './socket/socket-auth.service';
 import { ApiKeysService } from './auth/api-keys.service';
 import { AuthGuard } from './auth/auth.guard';
 import { UsageController } from './generations/usage.controller';
@@ -31,11 +35,14 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger, 'api'), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, OpenApiController, BatchesController, MessagesController, ResponsesController],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, AdminTenantsController, OpenApiController, BatchesController, MessagesController, ResponsesController],
       providers: [
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
         ApiKeysService,
+        AuditLog,
+        RevocationService,
+        SocketAuthService,
         GenerationsService,
         GenerationReaderService,
         ResponsesService,

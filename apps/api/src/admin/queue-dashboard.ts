@@ -8,6 +8,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { GENERATIONS_QUEUE } from '@tokenwire/contracts';
 import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
 import { ApiKeysService } from '../auth/api-keys.service';
+import { AuditLog } from '../auth/audit-log.service';
 import { bearerToken } from '../auth/auth.guard';
 
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';
@@ -19,6 +20,7 @@ export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 export function mountQueueDashboard(app: NestExpressApplication): void {
   const config = app.get<TokenwireConfig>(TOKENWIRE_CONFIG);
   const apiKeys = app.get(ApiKeysService);
+  const audit = app.get(AuditLog);
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath(QUEUE_DASHBOARD_PATH);
   createBullBoard({ queues: [new BullMQAdapter(app.get<Queue>(getQueueToken(GENERATIONS_QUEUE)))], serverAdapter });
@@ -29,8 +31,10 @@ export function mountQueueDashboard(app: NestExpressApplication): void {
     const basic = /^Basic\s+(\S+)$/i.exec(header ?? '')?.[1];
     const token = bearerToken(header) ?? (basic ? Buffer.from(basic, 'base64').toString().split(':').slice(1).join(':') : undefined);
     void (token ? apiKeys.authenticate(token) : Promise.resolve(undefined)).then(
-      (principal) => {
-        if (principal?.kind === 'operator') return next();
+      (authentication) => {
+        if (authentication?.ok && authentication.principal.kind === 'operator') return next();
+        const refusal = !authentication ? { reason: 'missing' as const } : authentication.ok ? { reason: 'operator_only' as const } : { reason: authentication.reason, keyId: authentication.keyId, tenantId: authentication.tenantId };
+        audit.refused({ ...refusal, transport: 'http', source: request.ip });
         response.status(401).set('www-authenticate', 'Basic realm="tokenwire admin"').json({ error: { message: 'the queue dashboard needs the operator token', type: 'authentication_error', param: null, code: 'unauthorized' } });
       },
       (error: unknown) => next(error),

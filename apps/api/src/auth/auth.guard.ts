@@ -4,6 +4,7 @@ import type { Request } from 'express';
 import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError } from '../common/api-error';
 import { ApiKeysService, type Principal } from './api-keys.service';
+import { AuditLog } from './audit-log.service';
 import { IS_PUBLIC } from './public.decorator';
 import { DEFAULT_TENANT } from './tenant.decorator';
 
@@ -18,6 +19,7 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly apiKeys: ApiKeysService,
+    private readonly audit: AuditLog,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
   ) {}
 
@@ -30,10 +32,17 @@ export class AuthGuard implements CanActivate {
       return true;
     }
     const token = bearerToken(request.header('authorization')) ?? (request.header('x-api-key')?.trim() || undefined);
-    if (!token) throw new ApiError(401, 'unauthorized', 'missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
-    const principal = await this.apiKeys.authenticate(token);
-    if (!principal) throw new ApiError(401, 'unauthorized', 'invalid or revoked API key');
-    request.principal = principal;
+    if (!token) {
+      this.audit.refused({ reason: 'missing', transport: 'http', source: request.ip });
+      throw new ApiError(401, 'unauthorized', 'missing API key: send "Authorization: Bearer <key>" or "x-api-key: <key>"');
+    }
+    const authentication = await this.apiKeys.authenticate(token);
+    if (!authentication.ok) {
+      const { ok: _ok, ...refusal } = authentication;
+      this.audit.refused({ ...refusal, transport: 'http', source: request.ip });
+      throw new ApiError(401, 'unauthorized', 'invalid or revoked API key');
+    }
+    request.principal = authentication.principal;
     return true;
   }
 }

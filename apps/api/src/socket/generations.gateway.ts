@@ -23,13 +23,11 @@ import {
 import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError } from '../common/api-error';
 import { parseOrThrow } from '../common/zod-validation.pipe';
-import { ApiKeysService } from '../auth/api-keys.service';
-import { bearerToken } from '../auth/auth.guard';
-import { DEFAULT_TENANT } from '../auth/tenant.decorator';
 import { GenerationsService } from '../generations/generations.service';
 import { BatchesService } from '../batches/batches.service';
 import { RoomBusService, type RoomAddress } from '../rooms/room-bus.service';
 import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
+import { SocketAuthService } from './socket-auth.service';
 import { StreamEventEmitter } from './stream-event-emitter';
 
 interface SocketState {
@@ -57,7 +55,7 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
     private readonly generations: GenerationsService,
     private readonly streams: GenerationStreamService,
     private readonly rooms: RoomBusService,
-    private readonly apiKeys: ApiKeysService,
+    private readonly socketAuth: SocketAuthService,
     private readonly batches: BatchesService,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
@@ -65,11 +63,10 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
 
   afterInit(namespace: Namespace): void {
     this.events = new StreamEventEmitter(namespace);
+    this.socketAuth.attach(namespace);
     namespace.use((socket, next) => {
-      void this.authenticate(socket as TokenwireSocket).then(
-        () => next(),
-        (error: unknown) => next(error instanceof ApiError ? Object.assign(new Error(error.message), { data: error.toGatewayError() }) : new Error('internal error')),
-      );
+      (socket as TokenwireSocket).data.subscriptions = new Map();
+      next();
     });
     this.rooms.onGeneration((room, jobId) => this.streamToRoom(room, jobId));
   }
@@ -169,20 +166,6 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
 
   onApplicationShutdown(): void {
     this.namespace?.disconnectSockets(true);
-  }
-
-  private async authenticate(socket: TokenwireSocket): Promise<void> {
-    socket.data.subscriptions = new Map();
-    if (!this.config.auth.enabled) {
-      socket.data.tenantId = DEFAULT_TENANT;
-      return;
-    }
-    const auth = socket.handshake.auth as { token?: unknown };
-    const token = typeof auth.token === 'string' ? auth.token : bearerToken(socket.handshake.headers.authorization);
-    if (!token) throw new ApiError(401, 'unauthorized', 'missing API key: connect with auth: { token }');
-    const principal = await this.apiKeys.authenticate(token);
-    if (principal?.kind !== 'tenant') throw new ApiError(401, 'unauthorized', 'invalid or revoked API key');
-    socket.data.tenantId = principal.tenantId;
   }
 
   /** A room's generation started: stream it to this process's members of the room. */

@@ -27,3 +27,14 @@ export type ApiKeyInfo = z.infer<typeof apiKeyInfoSchema>;
 export const createdApiKeySchema = apiKeyInfoSchema.extend({ key: z.string() });
 export const apiKeyListSchema = z.object({ object: z.literal('list'), data: z.array(apiKeyInfoSchema) });
 export const revokedApiKeySchema = z.object({ id: z.string(), revoked: z.literal(true) });
+export const deletedTenantSchema = z.object({ id: z.string(), deleted: z.literal(true), revokedKeys: z.number().int() });
+
+/**
+ * Published on the auth channel when keys stop working, so every api process drops the
+ * sockets that authenticated with them (HTTP checks Redis on every request anyway).
+ */
+export const revocationNoticeSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('key-revoked'), keyId: z.string(), tenantId: z.string() }),
+  z.object({ type: z.literal('tenant-deleted'), tenantId: z.string() }),
+]);
+export type RevocationNotice = z.infer<typeof revocationNoticeSchema>;

@@ -34,6 +34,10 @@ export interface RedisKeys {
   tenantKeys(tenantId: string): string;
   /** Set: tenants that have keys (for the operator's listing). */
   tenants(): string;
+  /** Hash: id and tenant of a revoked key, by its hash, kept a while so refused attempts with it can be audited by key id. */
+  revokedApiKey(keyHash: string): string;
+  /** Pub/sub channel: revocation notices (keys revoked, tenants deleted) for every api process. */
+  authChannel(): string;
   /** Sorted set: a tenant's unfinished generations (score: enqueue time). */
   tenantActive(tenantId: string): string;
   /** Hash: a tenant's token bucket of one kind (`requests` or `tokens`). */
@@ -73,6 +77,8 @@ export function redisKeys(prefix: string): RedisKeys {
     apiKey: (hash) => `${prefix}:apikey:${hash}`,
     tenantKeys: (tenant) => `${prefix}:tenant:{${tenant}}:keys`,
     tenants: () => `${prefix}:tenants`,
+    revokedApiKey: (hash) => `${prefix}:apikey-revoked:${hash}`,
+    authChannel: () => `${prefix}:auth`,
     tenantActive: (tenant) => `${prefix}:tenant:{${tenant}}:active`,
     rateBucket: (tenant, kind) => `${prefix}:tenant:{${tenant}}:bucket:${kind}`,
     usage: (tenant) => `${prefix}:tenant:{${tenant}}:usage`,

@@ -28,6 +28,12 @@ export interface ClientToServerEvents {
   'subscribe-batch': (request: { batchId: string }, ack: Ack<{ batchId: string }>) => void;
 }
 
+/** Every event a client may send; anything else is answered `unknown_event`. */
+export const CLIENT_EVENTS = ['generate', 'subscribe', 'unsubscribe', 'cancel', 'join', 'leave', 'subscribe-batch'] as const satisfies ReadonlyArray<keyof ClientToServerEvents>;
+// Fails to compile when an event is added to ClientToServerEvents but not to CLIENT_EVENTS.
+const everyClientEventListed: Record<keyof ClientToServerEvents, true> = Object.fromEntries(CLIENT_EVENTS.map((e) => [e, true])) as Record<(typeof CLIENT_EVENTS)[number], true>;
+void everyClientEventListed;
+
 /** Announced to a room's members when a generation starts there (they are subscribed to it). */
 export interface RoomGenerationEvent {
   conversationId: string;

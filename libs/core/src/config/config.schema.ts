@@ -83,6 +83,8 @@ export const tokenwireConfigSchema = z.object({
       shutdownGraceMs: positiveInt.default(10_000),
       /** How long a `stream: false` request waits for its generation. */
       requestTimeoutMs: positiveInt.default(600_000),
+      /** Largest Socket.IO message a client may send (Socket.IO's `maxHttpBufferSize`); a bigger one gets an `error` event naming the limit, then the connection closes. */
+      socketMaxBytes: positiveInt.default(1_000_000),
       /** Port of the api's Prometheus `/metrics`, apart from the public port (0: any free port, logged at start). */
       metricsPort: port.default(9465),
     })
@@ -225,6 +227,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_API_SHUTDOWN_GRACE_MS: ['api', 'shutdownGraceMs'],
   TOKENWIRE_REQUEST_TIMEOUT_MS: ['api', 'requestTimeoutMs'],
   API_METRICS_PORT: ['api', 'metricsPort'],
+  TOKENWIRE_SOCKET_MAX_BYTES: ['api', 'socketMaxBytes'],
   WORKER_CONCURRENCY: ['worker', 'concurrency'],
   TOKENWIRE_WORKER_LOCK_DURATION_MS: ['worker', 'lockDurationMs'],
   TOKENWIRE_WORKER_STALLED_INTERVAL_MS: ['worker', 'stalledIntervalMs'],

@@ -57,6 +57,15 @@ export class TokenwireMetrics {
   readonly activeStreams = new Gauge({ name: 'tokenwire_active_streams', help: 'Open stream subscriptions in this api process', registers: [this.registry] });
   /** Api: jobs waiting in the queue, read at scrape time. */
   readonly queueDepth = new Gauge({ name: 'tokenwire_queue_depth', help: 'Generations waiting in the queue', labelNames: ['state'] as const, registers: [this.registry] });
+  /** Api: audit events on keys (`created`, `revoked`, `tenant_deleted`). */
+  readonly keyEvents = new Counter({ name: 'tokenwire_key_events_total', help: 'API keys created and revoked, tenants deleted', labelNames: ['event'] as const, registers: [this.registry] });
+  /** Api: refused authentications, by `reason` (missing, unknown, revoked, operator_on_socket, operator_only) and `transport` (http, socket). */
+  readonly authRefused = new Counter({
+    name: 'tokenwire_auth_refused_total',
+    help: 'Refused authentications',
+    labelNames: ['reason', 'transport'] as const,
+    registers: [this.registry],
+  });
 
   /** Api: connected Socket.IO clients, counted at scrape time by the function the socket adapter installs. */
   countSockets: () => number = () => 0;
