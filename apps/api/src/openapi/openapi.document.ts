@@ -29,6 +29,7 @@ import {
   modelSchema,
   readinessSchema,
   revokedApiKeySchema,
+  deletedTenantSchema,
   streamEventSchema,
   usageReportSchema,
 } from '@tokenwire/contracts';
@@ -220,6 +221,14 @@ export const ROUTES: Route[] = [
     tag: 'Tenants',
     parameters: [{ name: 'id', in: 'path', description: 'Key id', schema: { type: 'string' } }],
     responses: { 200: { description: 'Revoked', json: revokedApiKeySchema }, ...errors(401, 403, 404) },
+  },
+  {
+    method: 'delete',
+    path: '/v1/admin/tenants/{id}',
+    summary: "Delete a tenant (operator token): every key it has is revoked, its open sockets are disconnected",
+    tag: 'Tenants',
+    parameters: [{ name: 'id', in: 'path', description: 'Tenant id', schema: { type: 'string' } }],
+    responses: { 200: { description: 'Deleted', json: deletedTenantSchema }, ...errors(400, 401, 403, 404) },
   },
   { method: 'get', path: '/healthz', summary: 'Liveness', tag: 'Operations', public: true, responses: { 200: { description: 'Alive', json: healthSchema } } },
   {
