@@ -88,4 +88,52 @@ describe('OpenAPI document: inbound API views', () => {
     assert.equal(invalid.status, 400);
     check('/v1/responses', 'post', invalid.status, invalid.body);
   });
+
+  it('Files routes and the batch made from a file answer as documented', async () => {
+    const lines = `${JSON.stringify({ custom_id: 'doc-1', method: 'POST', url: '/v1/chat/completions', body: { model: 'demo', messages: [{ role: 'user', content: 'x' }] } })}\n`;
+    const upload = async (text: string, purpose = 'batch') => {
+      const form = new FormData();
+      form.append('purpose', purpose);
+      form.append('file', new Blob([text], { type: 'application/jsonl' }), 'doc.jsonl');
+      const response = await fetch(`${gateway.url}/v1/files`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, body: form });
+      return { status: response.status, body: (await response.json()) as unknown };
+    };
+    const created = await upload(lines);
+    assert.equal(created.status, 200);
+    check('/v1/files', 'post', created.status, created.body);
+    const fileId = (created.body as { id: string }).id;
+    const invalid = await upload('{"custom_id": 1}\n');
+    assert.equal(invalid.status, 400);
+    check('/v1/files', 'post', invalid.status, invalid.body);
+    const list = await call('GET', '/v1/files');
+    check('/v1/files', 'get', list.status, list.body);
+    const file = await call('GET', `/v1/files/${fileId}`);
+    check('/v1/files/{file_id}', 'get', file.status, file.body);
+    const content = await fetch(`${gateway.url}/v1/files/${fileId}/content`, { headers: { authorization: `Bearer ${key}` } });
+    for (const text of (await content.text()).split('\n').filter(Boolean)) check('/v1/files/{file_id}/content', 'get', 200, JSON.parse(text), 'application/jsonl');
+
+    const batch = await call('POST', '/v1/batches', { input_file_id: fileId, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    assert.equal(batch.status, 200);
+    check('/v1/batches', 'post', batch.status, batch.body);
+    const batchId = (batch.body as { id: string }).id;
+    let done = batch;
+    for (let i = 0; i < 200 && (done.body as { status: string }).status !== 'completed'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      done = await call('GET', `/v1/batches/${batchId}`);
+    }
+    check('/v1/batches/{id}', 'get', done.status, done.body);
+    const outputId = (done.body as { output_file_id: string }).output_file_id;
+    const outputFile = await call('GET', `/v1/files/${outputId}`);
+    check('/v1/files/{file_id}', 'get', outputFile.status, outputFile.body);
+    const output = await fetch(`${gateway.url}/v1/files/${outputId}/content`, { headers: { authorization: `Bearer ${key}` } });
+    for (const text of (await output.text()).split('\n').filter(Boolean)) check('/v1/files/{file_id}/content', 'get', 200, JSON.parse(text), 'application/jsonl');
+    const badBatch = await call('POST', '/v1/batches', { input_file_id: fileId, endpoint: '/v1/embeddings', completion_window: '24h' });
+    assert.equal(badBatch.status, 400);
+    check('/v1/batches', 'post', badBatch.status, badBatch.body);
+    const deleted = await call('DELETE', `/v1/files/${fileId}`);
+    check('/v1/files/{file_id}', 'delete', deleted.status, deleted.body);
+    const gone = await call('GET', `/v1/files/${fileId}`);
+    assert.equal(gone.status, 404);
+    check('/v1/files/{file_id}', 'get', gone.status, gone.body);
+  });
 });

@@ -24,6 +24,9 @@ import { ModelsController } from './models/models.controller';
 import { MessagesController } from './messages/messages.controller';
 import { ResponsesController } from './responses/responses.controller';
 import { ResponsesService } from './responses/responses.service';
+import { FilesController } from './files/files.controller';
+import { FilesService } from './files/files.service';
+import { FilesStore } from './files/files.store';
 import { GenerationReaderService } from './generations/generation-reader.service';
 import { GenerationsGateway } from './socket/generations.gateway';
 import { GenerationStreamService } from './streams/generation-stream.service';
@@ -35,7 +38,7 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [CoreModule.forRoot(config, logger, 'api'), GenerationsQueueModule.register(config)],
-      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, AdminTenantsController, OpenApiController, BatchesController, MessagesController, ResponsesController],
+      controllers: [ChatCompletionsController, GenerationsController, ModelsController, HealthController, UsageController, AdminKeysController, AdminTenantsController, OpenApiController, BatchesController, MessagesController, ResponsesController, FilesController],
       providers: [
         { provide: APP_FILTER, useClass: HttpErrorFilter },
         { provide: APP_GUARD, useClass: AuthGuard },
@@ -46,6 +49,8 @@ export class ApiModule {
         GenerationsService,
         GenerationReaderService,
         ResponsesService,
+        FilesStore,
+        FilesService,
         GenerationStreamService,
         RoomBusService,
         GenerationsGateway,

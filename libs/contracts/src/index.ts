@@ -18,3 +18,4 @@ export * from './chat/estimate-tokens';
 export * from './responses/responses-request.schema';
 export * from './responses/response-object.schema';
 export * from './responses/map-responses-request';
+export * from './files/file.schema';

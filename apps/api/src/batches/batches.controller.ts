@@ -1,9 +1,12 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { createBatchFromFileSchema } from '@tokenwire/contracts';
 import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
+import { parseOrThrow } from '../common/zod-validation.pipe';
 import { TenantId } from '../auth/tenant.decorator';
 import { SseStream, sseOptions } from '../sse/sse-stream';
 import { BatchesService } from './batches.service';
+import { writeJsonl } from './write-jsonl';
 
 /**
  * OpenAI-Batch-shaped batches. Output is JSONL in the order of the input lines
@@ -16,9 +19,11 @@ export class BatchesController {
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
   ) {}
 
+  /** The SDK's way, `{input_file_id, endpoint, completion_window, metadata}`; or the shortcut: the lines themselves (JSONL or a JSON array). */
   @Post()
   @HttpCode(200)
   create(@TenantId() tenantId: string, @Body() body: unknown) {
+    if (body !== null && typeof body === 'object' && !Array.isArray(body)) return this.batches.createFromFile(tenantId, parseOrThrow(createBatchFromFileSchema, body));
     return this.batches.create(tenantId, this.batches.parse(body));
   }
 
@@ -55,12 +60,7 @@ export class BatchesController {
   }
 
   private async download(tenantId: string, id: string, which: 'output' | 'errors', response: Response): Promise<void> {
-    const batch = await this.batches.require(tenantId, id);
-    response.status(200).type('application/jsonl');
-    for await (const line of this.batches.results(id, batch.request_counts.total, which)) {
-      if (!response.write(`${line}\n`)) await new Promise((resolve) => response.once('drain', resolve));
-      if (response.destroyed) return;
-    }
-    response.end();
+    const batch = await this.batches.stored(tenantId, id);
+    await writeJsonl(response, this.batches.results(id, batch.request_counts.total, which));
   }
 }

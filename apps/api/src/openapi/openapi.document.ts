@@ -13,7 +13,12 @@ import {
   apiKeyListSchema,
   batchInputLineSchema,
   batchOutputLineSchema,
-  batchSchema,
+  batchObjectSchema,
+  createBatchFromFileSchema,
+  deletedFileSchema,
+  fileListSchema,
+  fileObjectSchema,
+  uploadFileFormSchema,
   cancelledGenerationSchema,
   chatCompletionChunkSchema,
   chatCompletionRequestSchema,
@@ -42,12 +47,15 @@ interface Route {
   public?: boolean;
   body?: z.ZodType;
   parameters?: Array<{ name: string; in: 'path' | 'query' | 'header'; description: string; schema?: Record<string, unknown> }>;
+  /** A multipart/form-data body (file uploads). */
+  multipart?: z.ZodType;
   /** Status → JSON schema, or `sse` with the schema of each event's data. */
   responses: Record<number, { description: string; json?: z.ZodType; sse?: z.ZodType; jsonl?: z.ZodType }>;
 }
 
 const id = { name: 'id', in: 'path' as const, description: 'Generation id', schema: { type: 'string' } };
 const responseId = { name: 'response_id', in: 'path' as const, description: 'Response id (resp_…)', schema: { type: 'string' } };
+const fileId = { name: 'file_id', in: 'path' as const, description: 'File id (file-…)', schema: { type: 'string' } };
 const batchId = { name: 'id', in: 'path' as const, description: 'Batch id', schema: { type: 'string' } };
 const errors = (...statuses: number[]) =>
   Object.fromEntries(statuses.map((status) => [status, { description: ERROR_TEXT[status] ?? 'Error', json: errorBodySchema }]));
@@ -173,13 +181,32 @@ export const ROUTES: Route[] = [
   {
     method: 'post',
     path: '/v1/batches',
-    summary: 'Submit a batch: JSONL (application/jsonl) or a JSON array of lines',
+    summary: 'Submit a batch: `{input_file_id, endpoint, completion_window, metadata}` (a file uploaded to /v1/files), or the lines themselves as JSONL (application/jsonl) or a JSON array',
     tag: 'Batches',
-    body: z.array(batchInputLineSchema),
-    responses: { 200: { description: 'The batch', json: batchSchema }, ...errors(400, 401, 413) },
+    body: z.union([createBatchFromFileSchema, z.array(batchInputLineSchema)]),
+    responses: { 200: { description: 'The batch', json: batchObjectSchema }, ...errors(400, 401, 404, 413) },
   },
-  { method: 'get', path: '/v1/batches/{id}', summary: 'Status and counts', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'The batch', json: batchSchema }, ...errors(401, 404) } },
-  { method: 'post', path: '/v1/batches/{id}/cancel', summary: 'Cancel the items not yet started', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'The batch', json: batchSchema }, ...errors(401, 404, 409) } },
+  {
+    method: 'post',
+    path: '/v1/files',
+    summary: 'Upload a batch input file (multipart: `file`, `purpose=batch`); the JSONL is validated at upload and the error names the line',
+    tag: 'Batches',
+    multipart: uploadFileFormSchema,
+    responses: { 200: { description: 'The file', json: fileObjectSchema }, ...errors(400, 401, 413) },
+  },
+  { method: 'get', path: '/v1/files', summary: 'The tenant\u2019s uploaded files, newest first', tag: 'Batches', responses: { 200: { description: 'Files', json: fileListSchema }, ...errors(401) } },
+  { method: 'get', path: '/v1/files/{file_id}', summary: 'A file (an upload, or a batch\u2019s output or error file)', tag: 'Batches', parameters: [fileId], responses: { 200: { description: 'The file', json: fileObjectSchema }, ...errors(401, 404) } },
+  {
+    method: 'get',
+    path: '/v1/files/{file_id}/content',
+    summary: 'The file\u2019s bytes (for a batch\u2019s output or error file, its result lines in input order)',
+    tag: 'Batches',
+    parameters: [fileId],
+    responses: { 200: { description: 'JSONL: the uploaded batch lines, or the result lines', jsonl: z.union([batchInputLineSchema, batchOutputLineSchema]) }, ...errors(401, 404) },
+  },
+  { method: 'delete', path: '/v1/files/{file_id}', summary: 'Delete an uploaded file', tag: 'Batches', parameters: [fileId], responses: { 200: { description: 'Deleted', json: deletedFileSchema }, ...errors(400, 401, 404) } },
+  { method: 'get', path: '/v1/batches/{id}', summary: 'Status and counts', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'The batch', json: batchObjectSchema }, ...errors(401, 404) } },
+  { method: 'post', path: '/v1/batches/{id}/cancel', summary: 'Cancel the items not yet started', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'The batch', json: batchObjectSchema }, ...errors(401, 404, 409) } },
   {
     method: 'get',
     path: '/v1/batches/{id}/output',
@@ -196,7 +223,7 @@ export const ROUTES: Route[] = [
     parameters: [batchId],
     responses: { 200: { description: 'JSONL', jsonl: batchOutputLineSchema }, ...errors(401, 404) },
   },
-  { method: 'get', path: '/v1/batches/{id}/events', summary: 'SSE `event: progress` until the batch ends', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'SSE of the batch object', sse: batchSchema }, ...errors(401, 404) } },
+  { method: 'get', path: '/v1/batches/{id}/events', summary: 'SSE `event: progress` until the batch ends', tag: 'Batches', parameters: [batchId], responses: { 200: { description: 'SSE of the batch object', sse: batchObjectSchema }, ...errors(401, 404) } },
   { method: 'get', path: '/v1/usage', summary: 'The calling tenant\u2019s usage per model', tag: 'Tenants', responses: { 200: { description: 'Usage', json: usageReportSchema }, ...errors(401) } },
   {
     method: 'post',
@@ -262,6 +289,7 @@ export function buildOpenApiDocument(version: string): Record<string, unknown> {
       ...(route.public ? { security: [] } : {}),
       ...(route.parameters ? { parameters: route.parameters.map((p) => ({ ...p, required: p.in === 'path' })) } : {}),
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } } } : {}),
+      ...(route.multipart ? { requestBody: { required: true, content: { 'multipart/form-data': { schema: jsonSchema(route.multipart, 'input') } } } } : {}),
       responses,
     };
   }

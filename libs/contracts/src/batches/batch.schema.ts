@@ -33,6 +33,38 @@ export const batchSchema = z.object({
 });
 export type Batch = z.infer<typeof batchSchema>;
 
+/** `POST /v1/batches` the SDK's way: a file uploaded to `/v1/files` with purpose `batch`. */
+export const createBatchFromFileSchema = z.object({
+  input_file_id: z.string().min(1),
+  endpoint: z.literal('/v1/chat/completions', { message: 'endpoint: only "/v1/chat/completions" is supported for batches' }),
+  completion_window: z.literal('24h', { message: 'completion_window: only "24h" is supported' }),
+  metadata: z.record(z.string(), z.string().max(512)).nullable().optional(),
+});
+export type CreateBatchFromFile = z.infer<typeof createBatchFromFileSchema>;
+
+/**
+ * The batch as the API answers it: the stored state plus every field the `openai` SDK reads.
+ * `output_file_id` / `error_file_id` are set once the batch has ended (the files are views of its results).
+ */
+export const batchObjectSchema = batchSchema.extend({
+  endpoint: z.string(),
+  input_file_id: z.string().nullable(),
+  completion_window: z.string(),
+  output_file_id: z.string().nullable(),
+  error_file_id: z.string().nullable(),
+  errors: z.null(),
+  metadata: z.record(z.string(), z.string()).nullable(),
+  in_progress_at: z.number().int().nullable(),
+  expires_at: z.number().int().nullable(),
+  finalizing_at: z.number().int().nullable(),
+  completed_at: z.number().int().nullable(),
+  failed_at: z.number().int().nullable(),
+  expired_at: z.number().int().nullable(),
+  cancelling_at: z.number().int().nullable(),
+  cancelled_at: z.number().int().nullable(),
+});
+export type BatchObject = z.infer<typeof batchObjectSchema>;
+
 /** One line of `GET /v1/batches/:id/output` (or `/errors`). */
 export const batchOutputLineSchema = z.object({
   id: z.string(),

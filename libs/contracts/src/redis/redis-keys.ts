@@ -58,6 +58,14 @@ export interface RedisKeys {
   batchPending(batchId: string): string;
   /** Hash: index → output line JSON (successes and failures). */
   batchResults(batchId: string): string;
+  /** String: how a batch was created (JSON: endpoint, input file, completion window, metadata), beside its state. */
+  batchInfo(batchId: string): string;
+  /** Hash: an uploaded file's metadata (a tenant's files share the hash tag `{<tenant>}`). */
+  file(tenantId: string, fileId: string): string;
+  /** String: an uploaded file's bytes. */
+  fileContent(tenantId: string, fileId: string): string;
+  /** Sorted set: a tenant's file ids (score: creation time), for listing. */
+  tenantFiles(tenantId: string): string;
   /** String: a stored Responses-API response (JSON: its request and conversation), under its tenant. */
   response(tenantId: string, responseId: string): string;
   /** Prefix handed to BullMQ for its own keys. */
@@ -89,6 +97,10 @@ export function redisKeys(prefix: string): RedisKeys {
     batchItems: (id) => `${prefix}:{batch:${id}}:items`,
     batchPending: (id) => `${prefix}:{batch:${id}}:pending`,
     batchResults: (id) => `${prefix}:{batch:${id}}:results`,
+    batchInfo: (id) => `${prefix}:{batch:${id}}:info`,
+    file: (tenant, id) => `${prefix}:tenant:{${tenant}}:file:${id}`,
+    fileContent: (tenant, id) => `${prefix}:tenant:{${tenant}}:file:${id}:content`,
+    tenantFiles: (tenant) => `${prefix}:tenant:{${tenant}}:files`,
     response: (tenant, id) => `${prefix}:tenant:{${tenant}}:response:${id}`,
     // Hash-tagged: BullMQ's scripts touch many keys of a queue, which Redis Cluster needs on one slot.
     bullPrefix: () => `{${prefix}}:bull`,
