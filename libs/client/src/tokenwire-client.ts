@@ -70,7 +70,7 @@ export class TokenwireClient {
   /** Streams an existing generation from after `afterSeq` (0: from the start). */
   subscribe(jobId: string, { afterSeq = 0 }: { afterSeq?: number } = {}): GenerationStream {
     const stream = this.track(jobId, afterSeq);
-    if (this.transport === 'sse') void this.followSse(stream);
+    if (this.transport === 'sse') this.followSse(stream).catch((error: unknown) => stream.fail(error instanceof Error ? error : new Error(String(error))));
     else
       void this.connect()
         .then((socket) => socket.emitWithAck('subscribe', { jobId, afterSeq: stream.lastSeq }))

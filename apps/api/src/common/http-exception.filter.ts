@@ -58,6 +58,10 @@ export class HttpErrorFilter implements ExceptionFilter {
       const message = status === 413 ? 'request body is too large' : status === 404 ? `no route ${request.method} ${echo(request.path)} (the routes are listed at /docs)` : exception.message;
       return { status, headers: {}, body: openAIErrorBody(status, code, message) };
     }
+    if (isRedisFailure(exception)) {
+      this.logger.error({ err: exception }, 'Redis failed during a request');
+      return { status: 503, headers: { 'retry-after': '1' }, body: openAIErrorBody(503, 'internal_error', 'the gateway cannot reach its store (Redis) right now; try again shortly') };
+    }
     this.logger.error({ err: exception }, 'unhandled error in a request');
     return { status: 500, headers: {}, body: openAIErrorBody(500, 'internal_error', 'internal error') };
   }
@@ -79,4 +83,13 @@ function unparsableBody(error: BodyParserError): string {
   } catch {
     return `request body is not valid JSON: ${(error.message ?? '').slice(0, 200)}`;
   }
+}
+
+/** An error raised by ioredis: a refused command, a closed connection, or retries given up during an outage. */
+function isRedisFailure(exception: unknown): boolean {
+  if (!(exception instanceof Error)) return false;
+  return (
+    ['ReplyError', 'AbortError', 'MaxRetriesPerRequestError', 'RedisError', 'ParserError'].includes(exception.name) ||
+    /^Connection is closed|Stream isn't writeable|ECONNREFUSED/.test(exception.message)
+  );
 }

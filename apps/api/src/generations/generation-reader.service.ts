@@ -36,21 +36,30 @@ export class GenerationReaderService {
   async collect(id: string, response: Response): Promise<StreamEvent[] | undefined> {
     const events: StreamEvent[] = [];
     let subscription: GenerationSubscription | undefined;
-    const finished = new Promise<void>((resolve) => {
-      void this.streams
+    const finished = new Promise<void>((resolve, reject) => {
+      this.streams
         .subscribe(id, 0, (event) => {
           events.push(event);
           if (isTerminalEvent(event)) resolve();
         })
-        .then((opened) => {
-          subscription = opened;
-          this.cancelWhenAbandoned(id, opened, response);
-        });
+        .then(
+          (opened) => {
+            subscription = opened;
+            this.cancelWhenAbandoned(id, opened, response);
+          },
+          // Redis refused the subscription or the replay: an answer to this request (a 503), not an unhandled rejection.
+          (error: unknown) => reject(error),
+        );
     });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, this.config.api.requestTimeoutMs, 'timeout')));
     try {
-      if ((await Promise.race([finished, timeout])) === 'timeout') {
+      const ended = await Promise.race([finished, timeout]).catch(async (error: unknown) => {
+        // Nobody will read this generation: stop it if Redis lets us, and answer with the failure.
+        await this.generations.requestCancel(id, 'the request failed').catch(() => undefined);
+        throw error;
+      });
+      if (ended === 'timeout') {
         subscription?.close();
         await this.generations.requestCancel(id, 'request timed out');
         throw new ApiError(504, 'upstream_stalled', `the generation did not finish within ${this.config.api.requestTimeoutMs} ms`);

@@ -112,7 +112,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     // published between the re-read and the re-subscribe can slip through.
     let connectedBefore = false;
     this.subscriber.on('ready', () => {
-      if (connectedBefore) void this.resyncAfterReconnect();
+      if (connectedBefore) this.resyncAfterReconnect().catch((error: unknown) => this.logger.error({ err: error }, 'cannot re-read the event logs after a reconnect'));
       connectedBefore = true;
     });
   }

@@ -41,7 +41,9 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
       // One recovery after a crash; a job that stalls twice fails (and gets its error event).
       maxStalledCount: 1,
     });
-    this.worker.on('failed', (job, error) => void this.onFailed(job, error));
+    this.worker.on('failed', (job, error) => {
+      this.onFailed(job, error).catch((e: unknown) => this.logger.error({ err: e, jobId: job?.id }, 'cannot end a failed job'));
+    });
     this.worker.on('error', (error) => this.logger.error({ err: error }, 'queue worker error'));
     // BullMQ keeps running a job whose lock it could not renew (a paused or overloaded process);
     // another worker may already have it, so this run stops its upstream call and writes nothing more.

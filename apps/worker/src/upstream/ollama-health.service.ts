@@ -21,8 +21,11 @@ export class OllamaHealthService implements OnModuleInit, OnApplicationShutdown 
 
   onModuleInit(): void {
     if (!this.config.ollama.discover.length) return;
-    void this.check();
-    this.timer = setInterval(() => void this.check(), CHECK_EVERY_MS);
+    const check = (): void => {
+      this.check().catch((error: unknown) => this.logger.warn({ err: error }, 'cannot check Ollama health'));
+    };
+    check();
+    this.timer = setInterval(check, CHECK_EVERY_MS);
     this.timer.unref();
   }
 

@@ -191,5 +191,11 @@ async function keys(args: string[], io: { out: NodeJS.WritableStream; err: NodeJ
 }
 
 if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => process.exit(code));
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`tokenwire: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exit(1);
+    },
+  );
 }
