@@ -212,9 +212,19 @@ describe('Anthropic Messages API, driven by @anthropic-ai/sdk', () => {
       assert.match(error.message, /fake upstream failure 500/);
       return true;
     });
+    upstream.script = () => ({ status: 429, retryAfter: '3' });
+    const limited = client.messages.stream({ model: 'upstream', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] });
+    await assert.rejects(limited.finalMessage(), (error: unknown) => {
+      assert.ok(error instanceof Anthropic.RateLimitError, 'an error before the first token keeps its HTTP status on a stream too');
+      assert.equal((error.error as { error: { type: string } }).error.type, 'rate_limit_error');
+      return true;
+    });
     upstream.script = () => ({ tokens: ['partial', ' text', ' then', ' gone'], dropAfter: 2 });
     const stream = client.messages.stream({ model: 'upstream', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] });
+    let streamed = '';
+    stream.on('text', (text) => (streamed += text));
     await assert.rejects(stream.finalMessage(), Anthropic.APIError);
+    assert.equal(streamed, 'partial text', 'the text before the failure arrived, then event: error');
   });
 
   it('count_tokens answers an estimate', async () => {

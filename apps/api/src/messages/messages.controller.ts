@@ -6,6 +6,7 @@ import {
   anthropicToChatRequest,
   estimatePromptTokens,
   isTerminalEvent,
+  type GatewayError,
   type AnthropicCountTokensRequest,
   type AnthropicMessagesRequest,
 } from '@tokenwire/contracts';
@@ -55,20 +56,54 @@ export class MessagesController {
     return { input_tokens: estimatePromptTokens(messages, tools ?? []) };
   }
 
+  /**
+   * Streams as Anthropic does, with the OpenAI route's rule for errors: headers wait (up to
+   * `api.streamHeaderHoldMs`, at most one keep-alive interval) for the first token or error, so an
+   * error before the first token is a plain HTTP error with its status (the SDK raises e.g.
+   * RateLimitError); after that it is `event: error`.
+   */
   private async stream(id: string, format: AnthropicMessageFormatter, request: Request, response: Response): Promise<void> {
-    const sse = new SseStream(request, response, sseOptions(this.config));
-    sse.write(format.start());
+    let sse: SseStream | undefined;
+    const open = (): SseStream => {
+      if (!sse) {
+        clearTimeout(hold);
+        sse = new SseStream(request, response, sseOptions(this.config));
+        sse.write(format.start());
+      }
+      return sse;
+    };
+    const failBeforeStart = (error: GatewayError) => {
+      clearTimeout(hold);
+      if (response.headersSent || response.destroyed) return;
+      const status = httpStatusForError(error);
+      response.status(status).json(anthropicErrorBody(status, error.message));
+    };
+    const holdMs = Math.min(this.config.api.streamHeaderHoldMs, this.config.api.sseKeepAliveMs);
+    const hold = setTimeout(open, holdMs);
+    hold.unref();
+    if (holdMs === 0) open();
     const subscription = await this.reader.follow(
       id,
       0,
       (event) => {
-        sse.write(format.event(event));
-        if (isTerminalEvent(event) || event.type === 'restarted') sse.end();
+        if (!sse && (event.type === 'error' || event.type === 'cancelled')) {
+          failBeforeStart(event.type === 'error' ? event : { code: 'conflict', status: 409, message: `the generation was cancelled: ${event.reason ?? ''}`.trim() });
+          return;
+        }
+        if (!sse && event.type === 'restarted') return; // nothing sent yet: the re-run is all the client sees
+        const stream = open();
+        stream.write(format.event(event));
+        if (isTerminalEvent(event) || event.type === 'restarted') stream.end();
       },
       response,
       { cancelOnLeave: true },
     );
-    subscription.onClosed(() => sse.end());
+    // After the terminal event, or when the api closes streams at shutdown (then, before the first token, a retryable error).
+    subscription.onClosed(() => {
+      if (sse) sse.end();
+      else failBeforeStart({ code: 'internal_error', message: 'the api closed this stream before the first token; retry', retryable: true });
+    });
+    response.once('close', () => clearTimeout(hold));
   }
 
   private async complete(id: string, format: AnthropicMessageFormatter, response: Response): Promise<void> {
