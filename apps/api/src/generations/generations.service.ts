@@ -21,6 +21,7 @@ import {
   TenantAccounting,
   TokenwireMetrics,
   limitsFor,
+  type TenantLimits,
   LOGGER,
   REDIS_CLIENT,
   REDIS_KEYS,
@@ -31,6 +32,8 @@ import {
 } from '@tokenwire/core';
 import { ProviderRegistry, requestRefusal } from '@tokenwire/providers';
 import { ApiError, echo } from '../common/api-error';
+import { setResponseHeaders } from '../common/response-context';
+import { rateLimitHeaders } from './rate-limit-headers';
 import { summarizeEvents } from './generation-summary';
 
 /** Enqueues, reads and cancels generations. Tenant ownership is checked on every id. */
@@ -79,7 +82,7 @@ export class GenerationsService {
       this.metrics.limitRefusals.inc({ tenant: tenantId, limit: 'max_output_tokens' });
       throw new ApiError(400, 'invalid_request', `${maxField}: at most ${limits.maxOutputTokens} is allowed`, maxField);
     }
-    await Promise.all([this.admitRate(tenantId, 'requests', limits.requestsPerMinute), this.admitRate(tenantId, 'tokens', limits.tokensPerMinute)]);
+    await this.admitRate(tenantId, limits);
     const id = randomUUID();
     const backlog = await this.accounting.addActive(tenantId, id);
     if (backlog > limits.maxConcurrent) {
@@ -181,11 +184,20 @@ export class GenerationsService {
     return true;
   }
 
-  private async admitRate(tenantId: string, kind: 'requests' | 'tokens', perMinute: number): Promise<void> {
-    const waitMs = await this.accounting.take(tenantId, kind, perMinute);
-    if (waitMs > 0) {
+  /**
+   * Takes one request from each per-minute bucket. Every generating HTTP response, a 429 included,
+   * carries OpenAI's `x-ratelimit-*` headers; a 429 also `Retry-After`.
+   */
+  private async admitRate(tenantId: string, limits: TenantLimits): Promise<void> {
+    const [requests, tokens] = await Promise.all([
+      this.accounting.take(tenantId, 'requests', limits.requestsPerMinute),
+      this.accounting.take(tenantId, 'tokens', limits.tokensPerMinute),
+    ]);
+    setResponseHeaders(rateLimitHeaders(limits, requests, tokens));
+    const [kind, state, perMinute] = requests.waitMs > 0 ? (['requests', requests, limits.requestsPerMinute] as const) : (['tokens', tokens, limits.tokensPerMinute] as const);
+    if (state.waitMs > 0) {
       this.metrics.limitRefusals.inc({ tenant: tenantId, limit: `${kind}_per_minute` });
-      const retryAfter = String(Math.max(1, Math.ceil(waitMs / 1000)));
+      const retryAfter = String(Math.max(1, Math.ceil(state.waitMs / 1000)));
       throw new ApiError(429, 'rate_limited', `tenant is over its ${kind}-per-minute limit (${perMinute}); retry after ${retryAfter} s`, undefined, {
         'retry-after': retryAfter,
       });

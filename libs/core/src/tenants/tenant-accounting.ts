@@ -5,8 +5,9 @@ import type { TokenwireMetrics } from '../metrics/metrics';
 /**
  * Refill-and-take on a token bucket, atomically, shared by every api process.
  * KEYS: 1 bucket hash. ARGV: 1 capacity, 2 refill per ms, 3 cost, 4 now (ms), 5 ttl (s), 6 mode
- * Mode `take`: takes `cost` if the bucket holds at least min(cost, capacity); returns {1, 0} or {0, ms until enough}.
+ * Mode `take`: takes `cost` if the bucket holds at least min(cost, capacity).
  * Mode `charge`: takes `cost` unconditionally (may go negative: usage known only afterwards).
+ * Returns {taken (1/0), ms until enough (0 when taken), whole tokens left, ms until full}.
  */
 const TOKEN_BUCKET_LUA = `
 local capacity = tonumber(ARGV[1])
@@ -19,16 +20,26 @@ local at = tonumber(state[2]) or now
 tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
 local need = math.min(cost, capacity)
 if ARGV[6] == 'take' and tokens < need then
-  return {0, math.ceil((need - tokens) / rate)}
+  return {0, math.ceil((need - tokens) / rate), math.floor(tokens), math.ceil((capacity - tokens) / rate)}
 end
 tokens = tokens - cost
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-return {1, 0}
+return {1, 0, math.floor(tokens), math.ceil((capacity - tokens) / rate)}
 `;
 
 interface BucketCommands {
-  twTokenBucket(key: string, capacity: number, ratePerMs: number, cost: number, now: number, ttl: number, mode: 'take' | 'charge'): Promise<[number, number]>;
+  twTokenBucket(key: string, capacity: number, ratePerMs: number, cost: number, now: number, ttl: number, mode: 'take' | 'charge'): Promise<[number, number, number, number]>;
+}
+
+/** A bucket after a take: what the `x-ratelimit-*` headers report. */
+export interface BucketState {
+  /** 0 when taken; else how long until enough is back. */
+  waitMs: number;
+  /** Whole units left (never below 0). */
+  remaining: number;
+  /** How long until the bucket is full again. */
+  resetMs: number;
 }
 
 export interface GenerationUsage {
@@ -52,10 +63,10 @@ export class TenantAccounting {
     this.redis = redis as Redis & BucketCommands;
   }
 
-  /** Takes `cost` from a per-minute bucket; returns the wait in ms when it is empty, else 0. */
-  async take(tenantId: string, kind: 'requests' | 'tokens', perMinute: number, cost = 1): Promise<number> {
-    const [ok, waitMs] = await this.redis.twTokenBucket(this.keys.rateBucket(tenantId, kind), perMinute, perMinute / 60_000, cost, Date.now(), 120, 'take');
-    return ok === 1 ? 0 : waitMs;
+  /** Takes `cost` from a per-minute bucket; `waitMs` is 0 when taken, else the wait until enough is back. */
+  async take(tenantId: string, kind: 'requests' | 'tokens', perMinute: number, cost = 1): Promise<BucketState> {
+    const [ok, waitMs, remaining, resetMs] = await this.redis.twTokenBucket(this.keys.rateBucket(tenantId, kind), perMinute, perMinute / 60_000, cost, Date.now(), 120, 'take');
+    return { waitMs: ok === 1 ? 0 : waitMs, remaining: Math.max(0, remaining), resetMs: Math.max(0, resetMs) };
   }
 
   /** Records a started generation; returns how many the tenant now has unfinished (this one included). */
