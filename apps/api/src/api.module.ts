@@ -10,6 +10,9 @@ import { AuthGuard } from './auth/auth.guard';
 import { UsageController } from './generations/usage.controller';
 import { RoomBusService } from './rooms/room-bus.service';
 import { MetricsServerService } from './metrics/metrics-server.service';
+import { ConversationRoomsService } from './rooms/conversation-rooms.service';
+import { SocketBatchWatchesService } from './socket/socket-batch-watches.service';
+import { SocketSubscriptionsService } from './socket/socket-subscriptions.service';
 import { OpenApiController } from './openapi/openapi.controller';
 import { BatchesController } from './batches/batches.controller';
 import { BatchesService } from './batches/batches.service';
@@ -53,6 +56,9 @@ export class ApiModule {
         FilesService,
         GenerationStreamService,
         RoomBusService,
+        ConversationRoomsService,
+        SocketSubscriptionsService,
+        SocketBatchWatchesService,
         GenerationsGateway,
         DrainService,
         BatchesService,

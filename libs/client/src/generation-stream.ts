@@ -63,6 +63,19 @@ export class GenerationStream implements AsyncIterable<StreamEvent> {
     this.wake?.();
   }
 
+  /**
+   * Called by transports when the api says there is nothing after `lastSeq`: the caller asked to
+   * resume at the generation's terminal event. The iteration ends; `done` rejects with `error`,
+   * as the terminal event itself was received earlier (by whoever chose that seq).
+   */
+  endBeforeStart(error: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.rejectDone(error);
+    this.onFinish(this);
+    this.wake?.();
+  }
+
   /** Calls `listener` for every event from now on (the playground's way in). */
   onEvent(listener: (event: StreamEvent) => void): () => void {
     this.listeners.add(listener);

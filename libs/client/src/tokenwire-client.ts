@@ -8,6 +8,7 @@ import {
   type SocketGenerateRequest,
   type StreamEvent,
 } from '@tokenwire/contracts';
+import { Backoff } from './backoff';
 import { GenerationStream } from './generation-stream';
 
 export interface TokenwireClientOptions {
@@ -16,8 +17,10 @@ export interface TokenwireClientOptions {
   apiKey?: string;
   /** `socket` (Socket.IO, needed for rooms) or `sse` (plain HTTP). */
   transport?: 'socket' | 'sse';
-  /** SSE: pause before reconnecting after a dropped stream. */
+  /** First pause before resuming a dropped stream; it doubles per failed attempt (with jitter) up to `maxReconnectDelayMs`. */
   reconnectDelayMs?: number;
+  /** Cap of that pause. */
+  maxReconnectDelayMs?: number;
 }
 
 /** An error the gateway answered with (HTTP status, or a socket ack). */
@@ -73,8 +76,7 @@ export class TokenwireClient {
     if (this.transport === 'sse') this.followSse(stream).catch((error: unknown) => stream.fail(error instanceof Error ? error : new Error(String(error))));
     else
       void this.connect()
-        .then((socket) => socket.emitWithAck('subscribe', { jobId, afterSeq: stream.lastSeq }))
-        .then((ack) => !ack.ok && stream.fail(fromGatewayError(ack.error)))
+        .then((socket) => this.resubscribe(socket, stream, this.backoff()))
         // A dropped socket resubscribes on reconnect; only a refused connection ends the stream.
         .catch((error: unknown) => error instanceof TokenwireError && stream.fail(error));
     return stream;
@@ -126,6 +128,30 @@ export class TokenwireClient {
     return stream;
   }
 
+  private backoff(): Backoff {
+    return new Backoff(this.options.reconnectDelayMs ?? 250, this.options.maxReconnectDelayMs ?? 10_000);
+  }
+
+  /**
+   * Subscribes the socket to the stream from its last seq. A 4xx answer (gone, not resumable, a bad
+   * seq) ends the stream with that error and is never retried; any other failure is retried with backoff.
+   */
+  private async resubscribe(socket: ClientSocket, stream: GenerationStream, backoff: Backoff): Promise<void> {
+    while (!stream.isFinished && socket.connected && this.socket === socket) {
+      const ack = await socket.emitWithAck('subscribe', { jobId: stream.jobId, afterSeq: stream.lastSeq }).catch(() => undefined);
+      if (ack?.ok) {
+        if (ack.ended) stream.endBeforeStart(new TokenwireError('already_ended', `generation '${stream.jobId}' ended at seq ${stream.lastSeq}`));
+        return;
+      }
+      if (!ack) return; // disconnected meanwhile: the next connect resubscribes
+      if (isClientError(ack.error)) {
+        stream.fail(fromGatewayError(ack.error));
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, backoff.next()));
+    }
+  }
+
   private async joinRoom(socket: ClientSocket, conversationId: string): Promise<void> {
     const ack = await socket.emitWithAck('join', { conversationId });
     if (!ack.ok) throw fromGatewayError(ack.error);
@@ -142,6 +168,15 @@ export class TokenwireClient {
         reconnectionDelayMax: 2000,
       });
       for (const type of STREAM_EVENTS) socket.on(type, (event: StreamEvent) => this.streams.get(event.jobId)?.push(event));
+      socket.on('dropped', ({ jobId, code, message }) => {
+        // A trimmed log is final; a slow consumer is disconnected next and resumes on reconnect.
+        if (jobId && code === 'stream_expired') this.streams.get(jobId)?.fail(new TokenwireError(code, message, 410));
+      });
+      const serverDisconnects = this.backoff();
+      socket.on('disconnect', (reason) => {
+        // Socket.IO reconnects by itself (with its own capped backoff) except after the server disconnected it.
+        if (reason === 'io server disconnect' && this.socket === socket) setTimeout(() => this.socket === socket && socket.connect(), serverDisconnects.next());
+      });
       socket.on('generation', ({ conversationId, jobId }) => {
         const onGeneration = this.rooms.get(conversationId);
         const stream = this.track(jobId, 0);
@@ -152,14 +187,11 @@ export class TokenwireClient {
       });
       let connectedBefore = false;
       socket.on('connect', () => {
+        // Reset once the connection has stayed up a while, not at once: a server that cuts every connection still backs off.
+        setTimeout(() => socket.connected && serverDisconnects.reset(), 5_000);
         if (connectedBefore) {
           // A resubscribe cut short by another disconnect is simply sent again on the next connect.
-          for (const stream of this.streams.values()) {
-            socket
-              .emitWithAck('subscribe', { jobId: stream.jobId, afterSeq: stream.lastSeq })
-              .then((ack) => !ack.ok && ack.error.code === 'not_found' && stream.fail(fromGatewayError(ack.error)))
-              .catch(() => undefined);
-          }
+          for (const stream of this.streams.values()) void this.resubscribe(socket, stream, this.backoff());
           for (const conversationId of this.rooms.keys()) void this.joinRoom(socket, conversationId).catch(() => undefined);
         }
         connectedBefore = true;
@@ -186,10 +218,15 @@ export class TokenwireClient {
     });
   }
 
-  /** Reads the job's SSE stream, reconnecting with Last-Event-ID until the terminal event. */
+  /**
+   * Reads the job's SSE stream, reconnecting with Last-Event-ID until the terminal event. A 4xx
+   * (gone, `stream_expired`, a bad seq) ends the stream with that error and is never retried;
+   * a dropped or refused connection or a 5xx is retried with capped exponential backoff.
+   */
   private async followSse(stream: GenerationStream): Promise<void> {
     const controller = new AbortController();
     this.aborts.add(controller);
+    const backoff = this.backoff();
     try {
       while (!stream.isFinished && !controller.signal.aborted) {
         try {
@@ -197,18 +234,27 @@ export class TokenwireClient {
             headers: { ...this.authHeader(), 'last-event-id': String(stream.lastSeq) },
             signal: controller.signal,
           });
+          if (response.status === 204) {
+            stream.endBeforeStart(new TokenwireError('already_ended', `generation '${stream.jobId}' ended at seq ${stream.lastSeq}`, 204));
+            return;
+          }
           if (response.status >= 400 && response.status < 500) {
             stream.fail(await errorFrom(response));
             return;
           }
           if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
-          const parser = createParser({ onEvent: (message) => stream.push(JSON.parse(message.data) as StreamEvent) });
+          const parser = createParser({
+            onEvent: (message) => {
+              backoff.reset(); // the resume worked; a later drop starts from the first delay again
+              stream.push(JSON.parse(message.data) as StreamEvent);
+            },
+          });
           const decoder = new TextDecoder();
           for await (const bytes of response.body as unknown as AsyncIterable<Uint8Array>) parser.feed(decoder.decode(bytes, { stream: true }));
         } catch {
           // Dropped or refused: the api may be restarting. Try again from the last seq.
         }
-        if (!stream.isFinished) await new Promise((r) => setTimeout(r, this.options.reconnectDelayMs ?? 250));
+        if (!stream.isFinished && !controller.signal.aborted) await new Promise((r) => setTimeout(r, backoff.next()));
       }
     } finally {
       this.aborts.delete(controller);
@@ -239,6 +285,11 @@ export class TokenwireClient {
 async function errorFrom(response: Response): Promise<TokenwireError> {
   const body = (await response.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined;
   return new TokenwireError(body?.error?.code ?? 'http_error', body?.error?.message ?? `HTTP ${response.status}`, response.status);
+}
+
+/** A 4xx: retrying the same request cannot succeed (410 `stream_expired` included). */
+function isClientError(error: GatewayError): boolean {
+  return error.status !== undefined ? error.status >= 400 && error.status < 500 : error.code !== 'internal_error';
 }
 
 function fromGatewayError(error: GatewayError): TokenwireError {

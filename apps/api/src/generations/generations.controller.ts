@@ -34,18 +34,28 @@ export class GenerationsController {
    * SSE: `id: <seq>` on every event; resumes after `Last-Event-ID` (header, or
    * `?lastEventId=` for clients that cannot set headers). Ends after the terminal event.
    * A client that disconnects does not cancel: it may come back and resume.
+   * Resume rules (README, "Resume rules"): a seq past the end is a 400, trimmed or expired
+   * events a 410 `stream_expired`, and a reader who already has the terminal event gets
+   * 204 No Content, which also tells a browser's EventSource to stop reconnecting.
    */
   @Get(':id/events')
   async events(@TenantId() tenantId: string, @Param('id') id: string, @Req() request: Request, @Res() response: Response) {
-    const afterSeq = parseLastEventId(request.header('last-event-id') ?? (request.query.lastEventId as string | undefined));
+    const header = request.header('last-event-id');
+    const [field, raw] = header !== undefined ? ['Last-Event-ID', header] : ['lastEventId', request.query.lastEventId];
+    const afterSeq = parseSeq(raw, field);
     await this.generations.requireOwned(tenantId, id);
+    const subscription = await this.streams.open(id, afterSeq, field);
+    if (subscription.isClosed) {
+      response.status(204).end();
+      return;
+    }
     const sse = new SseStream(request, response, sseOptions(this.config));
-    const subscription = await this.streams.subscribe(id, afterSeq, (event, json) => {
-      sse.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${json}\n\n`);
-      if (event.type === 'done' || event.type === 'error' || event.type === 'cancelled') sse.end();
-    });
     sse.onClose(() => subscription.close());
     subscription.onClosed(() => sse.end());
+    subscription.start({
+      write: (event, json, live) => sse.write(`id: ${event.seq}\nevent: ${event.type}\ndata: ${json}\n\n`, live),
+      drained: () => sse.drained(),
+    });
     if (sse.isClosed) subscription.close();
   }
 
@@ -57,11 +67,13 @@ export class GenerationsController {
   }
 }
 
-function parseLastEventId(value: string | undefined): number {
+/** A resume position: a non-negative decimal integer, nothing else (no sign, exponent, hex or fraction). */
+function parseSeq(value: unknown, field: string): number {
   if (value === undefined || value === '') return 0;
-  const seq = Number(value);
-  if (!Number.isSafeInteger(seq) || seq < 0) {
-    throw new ApiError(400, 'invalid_request', `Last-Event-ID must be a non-negative integer seq, got '${value.slice(0, 40)}'`, 'Last-Event-ID');
+  const seq = typeof value === 'string' && /^[0-9]{1,16}$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(seq)) {
+    const shown = typeof value === 'string' ? `'${value.slice(0, 40)}'` : 'a list';
+    throw new ApiError(400, 'invalid_request', `${field} must be a non-negative decimal integer seq, got ${shown}`, field);
   }
   return seq;
 }

@@ -8,8 +8,11 @@ export interface RoomAddress {
   conversationId: string;
 }
 
-/** Called in every api process that has members in the room when a generation starts there. */
-export type RoomGenerationHandler = (room: RoomAddress, jobId: string) => void;
+/**
+ * Called in every api process that has members in the room when a generation starts there;
+ * `recovered`: found by re-reading the room after the bus reconnected (the announcement may have been missed).
+ */
+export type RoomGenerationHandler = (room: RoomAddress, jobId: string, recovered: boolean) => void;
 
 /**
  * Conversation rooms across api processes. A room's current generation is a Redis
@@ -22,6 +25,8 @@ export class RoomBusService implements OnModuleInit, OnApplicationShutdown {
   private subscriber!: Redis;
   private readonly rooms = new Map<string, RoomAddress>();
   private handler: RoomGenerationHandler = () => undefined;
+  /** Test hook: runs between subscribing to a room and the caller's read of its current generation (to force that race). */
+  afterListen?: (room: RoomAddress) => Promise<void>;
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
@@ -34,7 +39,14 @@ export class RoomBusService implements OnModuleInit, OnApplicationShutdown {
     this.subscriber = watchRedisErrors(this.redis.duplicate({ connectionName: 'tokenwire-api-rooms', enableAutoPipelining: false }), this.logger);
     this.subscriber.on('message', (channel: string, jobId: string) => {
       const room = this.rooms.get(channel);
-      if (room) this.handler(room, jobId);
+      if (room) this.handler(room, jobId, false);
+    });
+    // An announcement published while this connection was down is lost. After a reconnect, subscribe
+    // again (waiting for it, as ioredis re-subscribes only after 'ready'), then re-read every room.
+    let connectedBefore = false;
+    this.subscriber.on('ready', () => {
+      if (connectedBefore) void this.rereadAfterReconnect();
+      connectedBefore = true;
     });
   }
 
@@ -52,6 +64,7 @@ export class RoomBusService implements OnModuleInit, OnApplicationShutdown {
     if (this.rooms.has(channel)) return;
     this.rooms.set(channel, room);
     await this.subscriber.subscribe(channel);
+    if (this.afterListen) await this.afterListen(room);
   }
 
   /** Rooms this process listens to. */
@@ -75,5 +88,19 @@ export class RoomBusService implements OnModuleInit, OnApplicationShutdown {
 
   currentGeneration(room: RoomAddress): Promise<string | null> {
     return this.redis.get(this.keys.roomGeneration(room.tenantId, room.conversationId));
+  }
+
+  private async rereadAfterReconnect(): Promise<void> {
+    const channels = [...this.rooms.keys()];
+    this.logger.warn({ rooms: channels.length }, 'room bus re-connected; re-reading rooms');
+    try {
+      if (channels.length) await this.subscriber.subscribe(...channels);
+      for (const room of this.rooms.values()) {
+        const jobId = await this.currentGeneration(room);
+        if (jobId) this.handler(room, jobId, true);
+      }
+    } catch (error) {
+      this.logger.error({ err: error }, 'cannot re-read rooms after a reconnect'); // the next 'ready' tries again
+    }
   }
 }

@@ -24,21 +24,17 @@ import { LOGGER, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@to
 import { ApiError } from '../common/api-error';
 import { parseOrThrow } from '../common/zod-validation.pipe';
 import { GenerationsService } from '../generations/generations.service';
-import { BatchesService } from '../batches/batches.service';
-import { RoomBusService, type RoomAddress } from '../rooms/room-bus.service';
-import { GenerationStreamService, type GenerationSubscription } from '../streams/generation-stream.service';
+import { ConversationRoomsService } from '../rooms/conversation-rooms.service';
+import { RoomBusService } from '../rooms/room-bus.service';
 import { SocketAuthService } from './socket-auth.service';
-import { StreamEventEmitter } from './stream-event-emitter';
+import { SocketBatchWatchesService } from './socket-batch-watches.service';
+import { SocketSubscriptionsService, type FollowingSocketData } from './socket-subscriptions.service';
 
-interface SocketState {
+interface SocketState extends FollowingSocketData {
   tenantId: string;
-  subscriptions: Map<string, GenerationSubscription>;
 }
 type TokenwireSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketState>;
 type AckResult<T> = ({ ok: true } & T) | { ok: false; error: GatewayError };
-
-/** Socket.IO room of a conversation; the tenant is part of the name, so tenants never share one. */
-const roomName = ({ tenantId, conversationId }: RoomAddress) => `tenant:${tenantId}:conversation:${conversationId}`;
 
 /**
  * Socket.IO: `generate`, `subscribe {jobId, afterSeq}`, `unsubscribe`, `cancel`, `join`/`leave`
@@ -49,26 +45,26 @@ const roomName = ({ tenantId, conversationId }: RoomAddress) => `tenant:${tenant
 @WebSocketGateway({ namespace: GENERATIONS_NAMESPACE, cors: { origin: true } })
 export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, OnApplicationShutdown {
   @WebSocketServer() private readonly namespace!: Namespace;
-  private events!: StreamEventEmitter;
 
   constructor(
     private readonly generations: GenerationsService,
-    private readonly streams: GenerationStreamService,
-    private readonly rooms: RoomBusService,
+    private readonly subscriptions: SocketSubscriptionsService,
+    private readonly rooms: ConversationRoomsService,
+    private readonly roomBus: RoomBusService,
     private readonly socketAuth: SocketAuthService,
-    private readonly batches: BatchesService,
+    private readonly batchWatches: SocketBatchWatchesService,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   afterInit(namespace: Namespace): void {
-    this.events = new StreamEventEmitter(namespace);
     this.socketAuth.attach(namespace);
+    this.subscriptions.attach(namespace);
+    this.rooms.attach(namespace);
     namespace.use((socket, next) => {
       (socket as TokenwireSocket).data.subscriptions = new Map();
       next();
     });
-    this.rooms.onGeneration((room, jobId) => this.streamToRoom(room, jobId));
   }
 
   @SubscribeMessage('generate')
@@ -76,24 +72,24 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
     return this.answer(async () => {
       const { conversationId, ...request } = parseOrThrow(socketGenerateRequestSchema, body);
       const room = conversationId ? { tenantId: socket.data.tenantId, conversationId } : undefined;
-      if (room && !socket.rooms.has(roomName(room))) {
+      if (room && !this.rooms.isMember(socket, room)) {
         throw new ApiError(400, 'invalid_request', `conversationId: join conversation '${conversationId}' first`, 'conversationId');
       }
       const { id } = await this.generations.create(socket.data.tenantId, request);
-      if (room) await this.rooms.announce(room, id); // every member, on every api process, follows it
+      if (room) await this.roomBus.announce(room, id); // every member, on every api process, follows it
       // Listening starts after the ack is on its way, so the client knows the id before the first event.
-      else setImmediate(() => void this.follow(socket, id, 0).catch((error: unknown) => this.streamFailed(socket, id, error)));
+      else setImmediate(() => void this.subscriptions.follow(socket, id, 0).catch((error: unknown) => this.streamFailed(socket, id, error)));
       return { jobId: id };
     });
   }
 
   @SubscribeMessage('subscribe')
-  subscribe(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ jobId: string }>> {
+  subscribe(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ jobId: string; ended?: boolean }>> {
     return this.answer(async () => {
       const { jobId, afterSeq } = parseOrThrow(subscribeRequestSchema, body);
       await this.generations.requireOwned(socket.data.tenantId, jobId);
-      await this.follow(socket, jobId, afterSeq);
-      return { jobId };
+      const { ended } = await this.subscriptions.follow(socket, jobId, afterSeq);
+      return ended ? { jobId, ended } : { jobId };
     });
   }
 
@@ -101,7 +97,7 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
   unsubscribe(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ jobId: string }>> {
     return this.answer(async () => {
       const { jobId } = parseOrThrow(cancelRequestSchema, body);
-      socket.data.subscriptions.get(jobId)?.close();
+      this.subscriptions.unfollow(socket, jobId);
       return { jobId };
     });
   }
@@ -119,18 +115,8 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
   join(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ conversationId: string; jobId?: string }>> {
     return this.answer(async () => {
       const { conversationId } = parseOrThrow(roomRequestSchema, body);
-      const room = { tenantId: socket.data.tenantId, conversationId };
-      await socket.join(roomName(room));
-      await this.rooms.listen(room);
-      // A late joiner gets the room's running generation from its first event, then live.
-      const jobId = await this.rooms.currentGeneration(room);
-      const meta = jobId ? await this.generations.find(socket.data.tenantId, jobId) : undefined;
-      if (jobId && meta && (meta.status === 'queued' || meta.status === 'running')) {
-        socket.emit('generation', { conversationId, jobId });
-        await this.follow(socket, jobId, 0);
-        return { conversationId, jobId };
-      }
-      return { conversationId };
+      const jobId = await this.rooms.join(socket, { tenantId: socket.data.tenantId, conversationId });
+      return jobId ? { conversationId, jobId } : { conversationId };
     });
   }
 
@@ -138,9 +124,7 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
   leave(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ conversationId: string }>> {
     return this.answer(async () => {
       const { conversationId } = parseOrThrow(roomRequestSchema, body);
-      const room = { tenantId: socket.data.tenantId, conversationId };
-      await socket.leave(roomName(room));
-      await this.forgetIfEmpty(room);
+      await this.rooms.leave(socket, { tenantId: socket.data.tenantId, conversationId });
       return { conversationId };
     });
   }
@@ -149,52 +133,19 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
   subscribeBatch(@ConnectedSocket() socket: TokenwireSocket, @MessageBody() body: unknown): Promise<AckResult<{ batchId: string }>> {
     return this.answer(async () => {
       const { batchId } = parseOrThrow(subscribeBatchRequestSchema, body);
-      const { tenantId } = socket.data;
-      await this.batches.require(tenantId, batchId);
-      const stop = new AbortController();
-      socket.once('disconnect', () => stop.abort());
-      void this.batches.watch(tenantId, batchId, (batch) => socket.emit('batch', batch), stop.signal).catch(() => undefined);
+      await this.batchWatches.watch(socket, socket.data.tenantId, batchId);
       return { batchId };
     });
   }
 
   handleDisconnect(socket: TokenwireSocket): void {
-    for (const subscription of socket.data.subscriptions?.values() ?? []) subscription.close();
-    // Socket.IO has already removed the socket from its rooms: drop the rooms nobody here is in any more.
-    for (const channel of this.rooms.listened()) void this.forgetIfEmpty(channel).catch(() => undefined);
+    this.subscriptions.unfollowAll(socket);
+    this.batchWatches.stopAll(socket);
+    this.rooms.afterDisconnect();
   }
 
   onApplicationShutdown(): void {
     this.namespace?.disconnectSockets(true);
-  }
-
-  /** A room's generation started: stream it to this process's members of the room. */
-  private streamToRoom(room: RoomAddress, jobId: string): void {
-    const members = this.namespace.adapter.rooms.get(roomName(room));
-    for (const socketId of members ?? []) {
-      const socket = this.namespace.sockets.get(socketId) as TokenwireSocket | undefined;
-      if (!socket) continue;
-      socket.emit('generation', { conversationId: room.conversationId, jobId });
-      void this.follow(socket, jobId, 0).catch((error: unknown) => this.streamFailed(socket, jobId, error));
-    }
-  }
-
-  private async forgetIfEmpty(room: RoomAddress): Promise<void> {
-    if (!this.namespace.adapter.rooms.get(roomName(room))?.size) await this.rooms.forget(room);
-  }
-
-  /** Streams a generation to this socket; a second subscribe to the same job replaces the first. */
-  private async follow(socket: TokenwireSocket, jobId: string, afterSeq: number): Promise<void> {
-    const { subscriptions } = socket.data;
-    subscriptions.get(jobId)?.close();
-    const subscription = await this.streams.subscribe(jobId, afterSeq, (event) => this.events.emit(socket, event));
-    if (!socket.connected) {
-      subscription.close();
-      return;
-    }
-    if (subscription.isClosed) return;
-    subscriptions.set(jobId, subscription);
-    subscription.onClosed(() => subscriptions.get(jobId) === subscription && subscriptions.delete(jobId));
   }
 
   private streamFailed(socket: TokenwireSocket, jobId: string, error: unknown): void {

@@ -15,7 +15,9 @@ type Encoding = 'br' | 'gzip';
 /**
  * A text/event-stream response. Every write is flushed at once (Nagle off, and a
  * compressor flush per event when compressing). A client that falls
- * `maxBufferedBytes` behind is dropped: it can reconnect with Last-Event-ID and resume.
+ * `maxBufferedBytes` behind the live stream is dropped: it can reconnect with
+ * Last-Event-ID and resume. Replay writes (`live` false) are paced by `drained()`
+ * instead and never count against it.
  */
 export class SseStream {
   /** SSE responses of this process not yet closed (their last bytes may still be flushing). */
@@ -74,14 +76,37 @@ export class SseStream {
     this.response.on('close', listener);
   }
 
-  write(frame: string): void {
+  write(frame: string, live = true): void {
     if (this.isClosed) return;
     this.wroteSinceTick = true;
     if (this.compressor) {
       this.compressor.write(frame);
       this.compressor.flush(this.flushKind);
     } else this.response.write(frame);
-    if (this.response.writableLength > this.options.maxBufferedBytes) this.response.destroy();
+    if (live && this.owedBytes() > this.options.maxBufferedBytes) this.response.destroy();
+  }
+
+  /** Bytes written but not yet handed to the client's connection (in the compressor or the response). */
+  owedBytes(): number {
+    const compressor = this.compressor ? this.compressor.writableLength + this.compressor.readableLength : 0;
+    return compressor + this.response.writableLength;
+  }
+
+  /** Resolves once at most a quarter of `maxBufferedBytes` is owed, or the response closed. */
+  async drained(): Promise<void> {
+    const lowWater = this.options.maxBufferedBytes / 4;
+    while (!this.isClosed && this.owedBytes() > lowWater) {
+      // 'drain' comes when the socket took the response's buffer; the timer covers the compressor's share.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.response.off('drain', done).off('close', done);
+          resolve();
+        };
+        const timer = setTimeout(done, 20);
+        this.response.once('drain', done).once('close', done);
+      });
+    }
   }
 
   end(): void {

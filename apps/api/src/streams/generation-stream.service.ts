@@ -1,77 +1,28 @@
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { isTerminalEvent, type RedisKeys, type StreamEvent } from '@tokenwire/contracts';
-import { EventLog, LOGGER, REDIS_CLIENT, REDIS_KEYS, TokenwireMetrics, watchRedisErrors, type LoggedEvent, type Logger } from '@tokenwire/core';
+import {
+  EventLog,
+  GenerationMetaStore,
+  LOGGER,
+  REDIS_CLIENT,
+  REDIS_KEYS,
+  TOKENWIRE_CONFIG,
+  TokenwireMetrics,
+  watchRedisErrors,
+  type Logger,
+  type TokenwireConfig,
+} from '@tokenwire/core';
+import { ApiError } from '../common/api-error';
+import { GenerationSubscription, type StreamListener, type StreamSink } from './generation-subscription';
 
-/** Receives a generation's events in seq order, each exactly once, ending with the terminal event. */
-export type StreamListener = (event: StreamEvent, json: string) => void;
+export { GenerationSubscription, type StreamListener, type StreamSink } from './generation-subscription';
 
-/** One listener's view of one generation: replay, then live, with no gap and no duplicate. */
-export class GenerationSubscription {
-  /** Events that arrived live while the replay was being read; null once live. */
-  private pending: LoggedEvent[] | null = [];
-  private closed = false;
-  private readonly closeHandlers: Array<() => void> = [];
-
-  constructor(
-    readonly generationId: string,
-    /** Highest seq delivered so far (starts at the client's `afterSeq`). */
-    public lastSeq: number,
-    private readonly listener: StreamListener,
-    private readonly onClose: (subscription: GenerationSubscription) => void,
-    private readonly fillGap: (subscription: GenerationSubscription) => void,
-  ) {}
-
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
-  /** Called for every live message of the channel. */
-  receive(logged: LoggedEvent): void {
-    if (this.pending) this.pending.push(logged);
-    else if (logged.event.seq > this.lastSeq + 1) {
-      // A live message skipped some seq (lost during a Redis reconnect): re-read the log.
-      this.pending = [logged];
-      this.fillGap(this);
-    } else this.deliver(logged);
-  }
-
-  /** Re-reads the log after a reconnect: messages published while disconnected never arrive live. */
-  resync(): void {
-    if (this.pending || this.closed) return;
-    this.pending = [];
-    this.fillGap(this);
-  }
-
-  /** Delivers `replay` then whatever arrived meanwhile, and goes live. */
-  catchUp(replay: LoggedEvent[]): void {
-    for (const logged of replay) this.deliver(logged);
-    const buffered = this.pending ?? [];
-    this.pending = null;
-    for (const logged of buffered) this.deliver(logged);
-  }
-
-  /** Runs `handler` once when the subscription closes (terminal event delivered, or closed by its owner). */
-  onClosed(handler: () => void): void {
-    if (this.closed) handler();
-    else this.closeHandlers.push(handler);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.pending = null;
-    this.onClose(this);
-    for (const handler of this.closeHandlers) handler();
-  }
-
-  private deliver({ event, json }: LoggedEvent): void {
-    if (this.closed || event.seq <= this.lastSeq) return;
-    this.lastSeq = event.seq;
-    this.listener(event, json);
-    if (isTerminalEvent(event)) this.close();
-  }
-}
+/**
+ * Events per replay page (one bounded XRANGE). About 40 KB of typical chunk events: small enough that
+ * a page never trips the slow-consumer limit, large enough that a 20,000-event replay is 79 round trips.
+ */
+export const REPLAY_PAGE_EVENTS = 256;
 
 interface ChannelEntry {
   generationId: string;
@@ -86,6 +37,8 @@ interface ChannelEntry {
  *
  * The seam: subscribe to the live channel first (buffering), then read the log
  * from afterSeq+1, deliver it, then drain the buffer skipping seqs already delivered.
+ * The log is read in pages of REPLAY_PAGE_EVENTS, the next page once the client has read
+ * the last (its sink drained), so a replay of any length holds one page in memory.
  */
 @Injectable()
 export class GenerationStreamService implements OnModuleInit, OnApplicationShutdown {
@@ -100,6 +53,8 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly eventLog: EventLog,
+    private readonly metaStore: GenerationMetaStore,
+    @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: TokenwireMetrics,
   ) {}
@@ -134,8 +89,15 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     for (const entry of [...this.channels.values()]) for (const subscription of [...entry.subscriptions]) subscription.close();
   }
 
-  /** Streams the generation's events after `afterSeq` to `listener`; resolves once the replay was delivered. */
-  async subscribe(generationId: string, afterSeq: number, listener: StreamListener): Promise<GenerationSubscription> {
+  /**
+   * Opens a subscription to the generation's events after `afterSeq`, live first, then checks
+   * that seq against the log (the resume rules in the README):
+   * - past the last event written (ended or running): 400 naming `field` and the last seq;
+   * - events after it trimmed (`generations.maxEvents`) or expired: 410 `stream_expired`;
+   * - the terminal event already seen: the subscription comes back closed, with nothing to send.
+   * Delivery begins with `start(sink)`.
+   */
+  async open(generationId: string, afterSeq: number, field = 'afterSeq'): Promise<GenerationSubscription> {
     const channel = this.keys.liveChannel(generationId);
     let entry = this.channels.get(channel);
     if (!entry) {
@@ -145,20 +107,26 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     const subscription = new GenerationSubscription(
       generationId,
       afterSeq,
-      listener,
       (s) => this.release(channel, s),
-      (s) => void this.replay(s).catch(() => undefined), // logged in replay
+      (s) => void this.replay(s),
     );
     entry.subscriptions.add(subscription);
     this.metrics.activeStreams.inc();
     try {
       await entry.subscribed;
       if (this.beforeReplay) await this.beforeReplay(generationId);
+      await this.checkResumable(generationId, afterSeq, field, subscription);
     } catch (error) {
       subscription.close();
       throw error;
     }
-    await this.replay(subscription);
+    return subscription;
+  }
+
+  /** Streams the generation's events after `afterSeq` to `listener` (no pacing: for listeners that buffer nothing). */
+  async subscribe(generationId: string, afterSeq: number, listener: StreamListener): Promise<GenerationSubscription> {
+    const subscription = await this.open(generationId, afterSeq);
+    subscription.start({ write: listener, drained: () => Promise.resolve() });
     return subscription;
   }
 
@@ -187,14 +155,66 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     for (const entry of this.channels.values()) for (const subscription of entry.subscriptions) subscription.resync();
   }
 
+  private async checkResumable(generationId: string, afterSeq: number, field: string, subscription: GenerationSubscription): Promise<void> {
+    const { firstSeq, last } = await this.eventLog.bounds(generationId);
+    if (!last) {
+      const status = (await this.metaStore.get(generationId))?.status;
+      if (status === 'done' || status === 'error' || status === 'cancelled') throw this.expired(generationId, afterSeq, 'have expired');
+      if (afterSeq > 0) throw pastTheEnd(field, afterSeq, generationId, 0, false);
+      return;
+    }
+    const ended = isTerminalEvent(last.event);
+    if (afterSeq > last.event.seq) throw pastTheEnd(field, afterSeq, generationId, last.event.seq, ended);
+    if (afterSeq === last.event.seq && ended) subscription.close();
+    else if (firstSeq !== undefined && firstSeq > afterSeq + 1) throw this.expired(generationId, afterSeq, `were trimmed (the oldest kept is seq ${firstSeq})`);
+  }
+
+  private expired(generationId: string, afterSeq: number, what: string): ApiError {
+    const { maxEvents, ttlSeconds } = this.config.generations;
+    return new ApiError(
+      410,
+      'stream_expired',
+      `the events after seq ${afterSeq} of generation '${generationId}' ${what}: a log keeps about its last ${maxEvents} events, for ${ttlSeconds} s after its last event`,
+    );
+  }
+
+  /** Reads the log after the subscription's last seq, a page at a time, until it meets the live stream. */
   private async replay(subscription: GenerationSubscription): Promise<void> {
+    const { generationId } = subscription;
     try {
-      const events = await this.eventLog.readAfter(subscription.generationId, subscription.lastSeq);
-      subscription.catchUp(events);
+      while (!subscription.isClosed) {
+        const page = await this.eventLog.readAfter(generationId, subscription.lastSeq, REPLAY_PAGE_EVENTS);
+        if (subscription.isClosed) return;
+        const first = page[0]?.event.seq;
+        if (first !== undefined && first > subscription.lastSeq + 1) {
+          // Trimmed while this reader was behind: never a silent hole. A resume gets the 410.
+          subscription.close(this.expired(generationId, subscription.lastSeq, `were trimmed (the oldest kept is seq ${first})`));
+          return;
+        }
+        subscription.deliverReplay(page);
+        if (page.length < REPLAY_PAGE_EVENTS) {
+          if (subscription.goLive()) return;
+          continue;
+        }
+        if (!(await this.drainedInTime(subscription))) {
+          subscription.close(slowConsumer(this.config.api.replayDrainTimeoutMs));
+          return;
+        }
+      }
     } catch (error) {
-      this.logger.error({ err: error, jobId: subscription.generationId }, 'cannot read the event log; closing the subscription');
+      this.logger.error({ err: error, jobId: generationId }, 'cannot read the event log; closing the subscription');
       subscription.close();
-      throw error;
+    }
+  }
+
+  /** True once the client read the last page; false when it did not within `api.replayDrainTimeoutMs`. */
+  private async drainedInTime(subscription: GenerationSubscription): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), this.config.api.replayDrainTimeoutMs)));
+    try {
+      return await Promise.race([subscription.drained().then(() => true), timedOut]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -226,4 +246,13 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
       });
     this.unsubscribing.set(channel, done);
   }
+}
+
+function pastTheEnd(field: string, afterSeq: number, generationId: string, lastSeq: number, ended: boolean): ApiError {
+  const which = ended ? 'its last event' : 'the last event written so far';
+  return new ApiError(400, 'invalid_request', `${field}: ${afterSeq} is past ${which} of generation '${generationId}' (seq ${lastSeq})`, field);
+}
+
+function slowConsumer(waitedMs: number): ApiError {
+  return new ApiError(429, 'slow_consumer', `the client read nothing of a replay page for ${waitedMs} ms; resume from the last seq received`);
 }

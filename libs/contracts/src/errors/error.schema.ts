@@ -21,6 +21,10 @@ export const errorCodeSchema = z.enum([
   'upstream_stalled',
   'upstream_closed',
   'internal_error',
+  /** A resume asked for events that were trimmed (`generations.maxEvents`) or expired (HTTP 410). */
+  'stream_expired',
+  /** A streaming client owed more than `api.maxBufferedBytes`, or read nothing of a replay page in time. */
+  'slow_consumer',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 

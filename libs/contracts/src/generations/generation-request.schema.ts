@@ -18,7 +18,8 @@ export type RoomRequest = z.infer<typeof roomRequestSchema>;
 /** Socket.IO `subscribe` payload: replay everything after `afterSeq`, then live. */
 export const subscribeRequestSchema = z.object({
   jobId: z.string().min(1),
-  afterSeq: z.number().int().min(0).default(0),
+  /** A non-negative integer seq (a JSON number; strings such as '5' or '1e3' are refused). */
+  afterSeq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0),
 });
 export type SubscribeRequest = z.infer<typeof subscribeRequestSchema>;
 

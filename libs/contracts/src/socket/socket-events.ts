@@ -7,7 +7,7 @@ import type {
   RestartedEvent,
   UsageEvent,
 } from '../stream/stream-event.schema';
-import type { GatewayError } from '../errors/error.schema';
+import type { ErrorCode, GatewayError } from '../errors/error.schema';
 import type { Batch } from '../batches/batch.schema';
 
 /** Socket.IO namespace of the generation stream. */
@@ -18,7 +18,8 @@ export type Ack<T> = (response: ({ ok: true } & T) | { ok: false; error: Gateway
 
 export interface ClientToServerEvents {
   generate: (request: SocketGenerateRequest, ack: Ack<{ jobId: string }>) => void;
-  subscribe: (request: SubscribeRequest, ack: Ack<{ jobId: string }>) => void;
+  /** `ended: true`: the caller already has the terminal event (afterSeq is its seq), so nothing follows. */
+  subscribe: (request: SubscribeRequest, ack: Ack<{ jobId: string; ended?: boolean }>) => void;
   unsubscribe: (request: CancelRequest, ack: Ack<{ jobId: string }>) => void;
   cancel: (request: CancelRequest, ack: Ack<{ jobId: string; cancelled: boolean }>) => void;
   /** Joins a conversation room of the caller's tenant; a running generation there is replayed, then live. */
@@ -51,7 +52,19 @@ export interface ConnectionErrorEvent {
   status?: number;
 }
 
+/**
+ * The api stopped streaming to this socket before the terminal event: `slow_consumer` (it owed more
+ * than `api.maxBufferedBytes`; the socket is disconnected next) or `stream_expired` (the log was trimmed
+ * under a replay). Resubscribe from the last seq received; a trimmed log then answers `stream_expired`.
+ */
+export interface StreamDroppedEvent {
+  jobId?: string;
+  code: ErrorCode;
+  message: string;
+}
+
 export interface ServerToClientEvents {
+  dropped: (event: StreamDroppedEvent) => void;
   generation: (event: RoomGenerationEvent) => void;
   batch: (event: Batch) => void;
   chunk: (event: ChunkEvent) => void;

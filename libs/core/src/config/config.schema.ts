@@ -79,6 +79,8 @@ export const tokenwireConfigSchema = z.object({
         .default(false),
       /** Bytes a slow streaming client may leave unsent before it is dropped (it may resume). */
       maxBufferedBytes: positiveInt.default(1024 * 1024),
+      /** A replay page the client has not read within this time drops it (it may resume). */
+      replayDrainTimeoutMs: positiveInt.default(60_000),
       /** On SIGTERM, how long open streams may run on before they are closed (clients resume elsewhere). */
       shutdownGraceMs: positiveInt.default(10_000),
       /** How long a `stream: false` request waits for its generation. */
@@ -222,6 +224,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_SSE_KEEPALIVE_MS: ['api', 'sseKeepAliveMs'],
   TOKENWIRE_STREAM_HEADER_HOLD_MS: ['api', 'streamHeaderHoldMs'],
   TOKENWIRE_MAX_BUFFERED_BYTES: ['api', 'maxBufferedBytes'],
+  TOKENWIRE_REPLAY_DRAIN_TIMEOUT_MS: ['api', 'replayDrainTimeoutMs'],
   TOKENWIRE_SSE_COMPRESSION: ['api', 'sseCompression'],
   TOKENWIRE_SOCKET_COMPRESSION: ['api', 'socketCompression'],
   TOKENWIRE_API_SHUTDOWN_GRACE_MS: ['api', 'shutdownGraceMs'],

@@ -131,13 +131,25 @@ export class EventLog {
     return seq > 0 ? seq : undefined;
   }
 
-  /** Events with seq > afterSeq, in order, each with the JSON it was logged as. */
-  async readAfter(generationId: string, afterSeq: number): Promise<LoggedEvent[]> {
-    const entries = await this.redis.xrange(this.keys.eventLog(generationId), `${afterSeq + 1}-0`, '+');
-    return entries.map(([, fields]) => {
-      const json = fields[1]!;
-      return { event: JSON.parse(json) as StreamEvent, json };
+  /**
+   * Events with seq > afterSeq, in order, each with the JSON it was logged as; at most `count`
+   * of them when given (a replay reads the log in pages of this size, never all at once).
+   */
+  async readAfter(generationId: string, afterSeq: number, count?: number): Promise<LoggedEvent[]> {
+    const log = this.keys.eventLog(generationId);
+    const entries = count === undefined ? await this.redis.xrange(log, `${afterSeq + 1}-0`, '+') : await this.redis.xrange(log, `${afterSeq + 1}-0`, '+', 'COUNT', count);
+    return entries.map(([, fields]) => parseEntry(fields));
+  }
+
+  /** The oldest seq still in the log and its newest event (both undefined for a missing or empty log), read at one instant. */
+  async bounds(generationId: string): Promise<{ firstSeq?: number; last?: LoggedEvent }> {
+    const log = this.keys.eventLog(generationId);
+    const replies = await this.redis.multi().xrange(log, '-', '+', 'COUNT', 1).xrevrange(log, '+', '-', 'COUNT', 1).exec();
+    const [first, last] = (replies ?? []).map(([error, entries]) => {
+      if (error) throw error;
+      return (entries as Array<[string, string[]]>)[0];
     });
+    return { firstSeq: first ? Number.parseInt(first[0], 10) : undefined, last: last ? parseEntry(last[1]) : undefined };
   }
 
   /** The highest seq written so far (0 for an empty log). */
@@ -145,4 +157,9 @@ export class EventLog {
     const top = await this.redis.xrevrange(this.keys.eventLog(generationId), '+', '-', 'COUNT', 1);
     return top.length ? Number.parseInt(top[0]![0], 10) : 0;
   }
+}
+
+function parseEntry(fields: string[]): LoggedEvent {
+  const json = fields[1]!;
+  return { event: JSON.parse(json) as StreamEvent, json };
 }
