@@ -48,6 +48,8 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   private readonly unsubscribing = new Map<string, Promise<unknown>>();
   /** Test hook: runs between the live subscribe and the log read (to force the seam race). */
   beforeReplay?: (generationId: string) => Promise<void>;
+  /** Test hook: runs before each replay page after the first is read (to trim a log under a replay). */
+  beforeNextPage?: (generationId: string, afterSeq: number) => Promise<void>;
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
@@ -182,7 +184,8 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   private async replay(subscription: GenerationSubscription): Promise<void> {
     const { generationId } = subscription;
     try {
-      while (!subscription.isClosed) {
+      for (let pages = 0; !subscription.isClosed; pages++) {
+        if (pages > 0 && this.beforeNextPage) await this.beforeNextPage(generationId, subscription.lastSeq);
         const page = await this.eventLog.readAfter(generationId, subscription.lastSeq, REPLAY_PAGE_EVENTS);
         if (subscription.isClosed) return;
         const first = page[0]?.event.seq;
