@@ -1,13 +1,35 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { CloseTracker, sleep, type ProtocolScript, type ProtocolServer } from './protocol-server';
+import zlib from 'node:zlib';
+import { CloseTracker, sleep, type ProtocolScript, type ProtocolServer, type ReceivedRequest } from './protocol-server';
 
-/** Shared HTTP plumbing: body reading, connection tracking, early-close detection. */
+/** Where a protocol writes its response: the socket, or a compressor in front of it. */
+interface Out {
+  head(headers: http.OutgoingHttpHeaders): void;
+  write(text: string): void;
+  readonly destroyed: boolean;
+  /** Breaks the connection (after what was written is on its way). */
+  drop(): Promise<void>;
+}
+
+interface TokenWriters {
+  token(token: string): void;
+  error(): void;
+  malformed(): void;
+  unknown(): void;
+}
+
+const base64Of = (url: string) => url.replace(/^data:[^,]*;base64,/, '');
+
+/** Shared HTTP plumbing: body reading, connection tracking, early-close detection, compression, BOM, refusals. */
 abstract class HttpProtocolServer implements ProtocolServer {
   abstract readonly providerType: string;
   abstract providerOptions(): Record<string, unknown>;
+  readonly transport = 'http' as const;
   script: ProtocolScript = { tokens: ['Hello', ',', ' world'] };
   requests = 0;
+  lastBody: Record<string, unknown> = {};
+  lastHeaders: http.IncomingHttpHeaders = {};
   protected readonly closes = new CloseTracker();
   private readonly sockets = new Set<Socket>();
   private readonly server = http.createServer((req, res) => void this.route(req, res));
@@ -18,6 +40,12 @@ abstract class HttpProtocolServer implements ProtocolServer {
 
   lastEarlyClose(): Promise<number> {
     return this.closes.lastEarlyClose();
+  }
+
+  abstract received(): ReceivedRequest;
+
+  upstreamCodeFor(refuse: NonNullable<ProtocolScript['refuse']>): string | undefined {
+    return refuse.code;
   }
 
   async start(): Promise<void> {
@@ -38,13 +66,51 @@ abstract class HttpProtocolServer implements ProtocolServer {
     for await (const chunk of req) raw += chunk;
     if (await this.other(req, res)) return;
     this.requests++;
+    this.lastBody = JSON.parse(raw || '{}') as Record<string, unknown>;
+    this.lastHeaders = req.headers;
     const tracking = this.closes.opened();
     res.on('close', tracking.closed);
     const script = this.script;
     if (script.silent) return; // never answer: the client must give up
-    await this.respond(JSON.parse(raw || '{}') as Record<string, unknown>, res, script);
+    if (script.refuse) {
+      tracking.finished();
+      res.writeHead(script.refuse.status, { 'content-type': 'application/json' }).end(JSON.stringify(this.refusalBody(script.refuse)));
+      return;
+    }
+    const out = this.out(res, script);
+    await this.respond(this.lastBody, out, script);
     tracking.finished();
-    res.end();
+    out.end();
+  }
+
+  /** The body as sent, or through the script's compressor (flushed per write, as a streaming server does). */
+  private out(res: http.ServerResponse, script: ProtocolScript): Out & { end(): void } {
+    const compressor =
+      script.compress === 'gzip' ? zlib.createGzip() : script.compress === 'deflate' ? zlib.createDeflate() : script.compress === 'br' ? zlib.createBrotliCompress() : undefined;
+    compressor?.pipe(res);
+    const flushKind = script.compress === 'br' ? zlib.constants.BROTLI_OPERATION_FLUSH : zlib.constants.Z_SYNC_FLUSH;
+    let first = true;
+    const write = (text: string) => {
+      if (res.destroyed) return;
+      const bytes = first && script.bom ? `\uFEFF${text}` : text;
+      first = false;
+      if (compressor) {
+        compressor.write(bytes);
+        compressor.flush(flushKind);
+      } else res.write(bytes);
+    };
+    return {
+      head: (headers) => res.writeHead(200, { ...headers, ...(script.compress ? { 'content-encoding': script.compress } : {}) }),
+      write,
+      get destroyed() {
+        return res.destroyed;
+      },
+      drop: async () => {
+        await sleep(50); // let the tokens already written be read first
+        res.socket?.destroy();
+      },
+      end: () => (compressor ? compressor.end() : res.end()),
+    };
   }
 
   /** Routes other than the streaming one; true when handled. */
@@ -52,26 +118,39 @@ abstract class HttpProtocolServer implements ProtocolServer {
     return false;
   }
 
-  protected abstract respond(body: Record<string, unknown>, res: http.ServerResponse, script: ProtocolScript): Promise<void>;
+  protected abstract respond(body: Record<string, unknown>, out: Out, script: ProtocolScript): Promise<void>;
 
-  /** Writes each token with `write`, honouring the script's delay, error and malformed-frame points. */
-  protected async tokens(res: http.ServerResponse, script: ProtocolScript, write: (token: string) => void, error: () => void, malformed: () => void): Promise<boolean> {
+  /** The protocol's error body for a refused request. */
+  protected abstract refusalBody(refuse: NonNullable<ProtocolScript['refuse']>): unknown;
+
+  /** Writes each token, honouring the script's delay, error, malformed, unknown-event and drop points. */
+  protected async tokens(out: Out, script: ProtocolScript, writers: TokenWriters): Promise<boolean> {
     for (let i = 0; i < script.tokens.length; i++) {
       if (script.errorAfter === i) {
-        error();
+        writers.error();
         return false;
       }
       if (script.malformedAfter === i) {
-        malformed();
+        writers.malformed();
         return false;
       }
+      if (script.dropAfter === i) {
+        await out.drop();
+        return false;
+      }
+      if (script.unknownEventAfter === i) writers.unknown();
       if (script.tokenDelayMs) await sleep(script.tokenDelayMs);
-      if (res.destroyed) return false;
-      write(script.tokens[i]!);
+      if (out.destroyed) return false;
+      writers.token(script.tokens[i]!);
     }
     return true;
   }
 }
+
+/** OpenAI's error body, which OpenAI-compatible servers (vLLM, llama.cpp) share. */
+const openAIRefusal = (refuse: NonNullable<ProtocolScript['refuse']>) => ({
+  error: { message: refuse.message, type: 'invalid_request_error', param: refuse.param ?? null, code: refuse.code },
+});
 
 /** OpenAI chat completions SSE (`/v1/chat/completions`). */
 export class OpenAIProtocolServer extends HttpProtocolServer {
@@ -79,30 +158,67 @@ export class OpenAIProtocolServer extends HttpProtocolServer {
   providerOptions() {
     return { baseUrl: `${this.baseUrl}/v1` };
   }
-  protected async respond(body: Record<string, unknown>, res: http.ServerResponse, script: ProtocolScript): Promise<void> {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const data = (payload: unknown) => res.write(`data: ${JSON.stringify(payload)}\n\n`);
-    const ok = await this.tokens(
-      res,
-      script,
-      (token) => data({ choices: [{ index: 0, delta: { content: token }, finish_reason: null }] }),
-      () => data({ error: { message: 'the model crashed', type: 'server_error' } }),
-      () => res.write('data: {"choices": [ not json\n\n'),
-    );
+  received(): ReceivedRequest {
+    const b = this.lastBody;
+    const user = (b.messages as Array<{ role: string; content: unknown }>).filter((m) => m.role === 'user').at(-1)!;
+    const parts = typeof user.content === 'string' ? [{ type: 'text', text: user.content }] : (user.content as Array<{ type: string; text?: string; image_url?: { url: string } }>);
+    return {
+      tools: ((b.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
+      params: { temperature: b.temperature, topP: b.top_p, maxTokens: b.max_tokens, stop: b.stop, seed: b.seed, presencePenalty: b.presence_penalty, frequencyPenalty: b.frequency_penalty },
+      userTexts: parts.filter((p) => p.type === 'text').map((p) => p.text!),
+      userImages: parts.filter((p) => p.type === 'image_url').map((p) => base64Of(p.image_url!.url)),
+    };
+  }
+  protected refusalBody = openAIRefusal;
+  protected async respond(body: Record<string, unknown>, out: Out, script: ProtocolScript): Promise<void> {
+    out.head({ 'content-type': 'text/event-stream' });
+    const data = (payload: unknown) => out.write(`data: ${JSON.stringify(payload)}\n\n`);
+    const ok = await this.tokens(out, script, {
+      token: (token) => data({ choices: [{ index: 0, delta: { content: token }, finish_reason: null }] }),
+      error: () => data({ error: { message: 'the model crashed', type: 'server_error' } }),
+      malformed: () => out.write('data: {"choices": [ not json\n\n'),
+      // A frame of a kind this client does not know: new top-level fields, no choices.
+      unknown: () => data({ object: 'chat.completion.future_annotation', annotation: { kind: 'citation' } }),
+    });
     if (!ok) return;
-    data({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] });
+    if (script.toolCall) {
+      const { id, name, arguments: args } = script.toolCall;
+      const json = JSON.stringify(args);
+      const half = Math.floor(json.length / 2);
+      data({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: '' } }] }, finish_reason: null }] });
+      for (const piece of [json.slice(0, half), json.slice(half)]) data({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, finish_reason: null }] });
+    }
+    data({ choices: [{ index: 0, delta: {}, finish_reason: script.toolCall ? 'tool_calls' : 'stop' }] });
     const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage;
     if (script.usage && includeUsage) data({ choices: [], usage: { prompt_tokens: script.usage.prompt, completion_tokens: script.usage.completion } });
-    res.write('data: [DONE]\n\n');
+    out.write('data: [DONE]\n\n');
   }
 }
 
 /** Ollama's native NDJSON `/api/chat`, plus `/api/tags` and `/api/version`. */
 export class OllamaProtocolServer extends HttpProtocolServer {
   readonly providerType = 'ollama';
+  readonly sendsToolCallIds = false;
   models = ['llama-test:8b', 'qwen-test:1b'];
   providerOptions() {
     return { baseUrl: this.baseUrl };
+  }
+  received(): ReceivedRequest {
+    const b = this.lastBody;
+    const o = (b.options ?? {}) as Record<string, unknown>;
+    const user = (b.messages as Array<{ role: string; content: string; images?: string[] }>).filter((m) => m.role === 'user').at(-1)!;
+    return {
+      tools: ((b.tools ?? []) as Array<{ function: { name: string } }>).map((t) => t.function.name),
+      params: { temperature: o.temperature, topP: o.top_p, maxTokens: o.num_predict, stop: o.stop, seed: o.seed, presencePenalty: o.presence_penalty, frequencyPenalty: o.frequency_penalty },
+      userTexts: [user.content],
+      userImages: user.images ?? [],
+    };
+  }
+  override upstreamCodeFor(): undefined {
+    return undefined; // Ollama's errors are a message only
+  }
+  protected refusalBody(refuse: NonNullable<ProtocolScript['refuse']>) {
+    return { error: refuse.message };
   }
   protected override async other(req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> {
     if (req.url === '/api/tags') {
@@ -115,17 +231,18 @@ export class OllamaProtocolServer extends HttpProtocolServer {
     }
     return false;
   }
-  protected async respond(body: Record<string, unknown>, res: http.ServerResponse, script: ProtocolScript): Promise<void> {
-    res.writeHead(200, { 'content-type': 'application/x-ndjson' });
-    const line = (payload: unknown) => res.write(`${JSON.stringify(payload)}\n`);
-    const ok = await this.tokens(
-      res,
-      script,
-      (token) => line({ model: body.model, message: { role: 'assistant', content: token }, done: false }),
-      () => line({ error: 'model runner crashed' }),
-      () => res.write('{"message": {"content": oops\n'),
-    );
+  protected async respond(body: Record<string, unknown>, out: Out, script: ProtocolScript): Promise<void> {
+    out.head({ 'content-type': 'application/x-ndjson' });
+    const line = (payload: unknown) => out.write(`${JSON.stringify(payload)}\n`);
+    const ok = await this.tokens(out, script, {
+      token: (token) => line({ model: body.model, message: { role: 'assistant', content: token }, done: false }),
+      error: () => line({ error: 'model runner crashed' }),
+      malformed: () => out.write('{"message": {"content": oops\n'),
+      unknown: () => line({ model: body.model, created_at: '2026-01-01T00:00:00Z', message: { role: 'assistant', content: '', thinking: 'hmm' }, future_field: { x: 1 }, done: false }),
+    });
     if (!ok) return;
+    // Ollama sends tool calls whole, arguments as an object, and no id.
+    if (script.toolCall) line({ model: body.model, message: { role: 'assistant', content: '', tool_calls: [{ function: { name: script.toolCall.name, arguments: script.toolCall.arguments } }] }, done: false });
     line({
       model: body.model,
       message: { role: 'assistant', content: '' },
@@ -142,24 +259,98 @@ export class AnthropicProtocolServer extends HttpProtocolServer {
   providerOptions() {
     return { baseUrl: this.baseUrl, apiKey: 'test-key' };
   }
-  protected async respond(_body: Record<string, unknown>, res: http.ServerResponse, script: ProtocolScript): Promise<void> {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const event = (type: string, payload: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`);
+  received(): ReceivedRequest {
+    const b = this.lastBody;
+    const user = (b.messages as Array<{ role: string; content: unknown }>).filter((m) => m.role === 'user').at(-1)!;
+    const blocks = typeof user.content === 'string' ? [{ type: 'text', text: user.content }] : (user.content as Array<{ type: string; text?: string; source?: { data?: string } }>);
+    return {
+      tools: ((b.tools ?? []) as Array<{ name: string }>).map((t) => t.name),
+      params: { temperature: b.temperature, topP: b.top_p, maxTokens: b.max_tokens, stop: b.stop_sequences },
+      userTexts: blocks.filter((p) => p.type === 'text').map((p) => p.text!),
+      userImages: blocks.filter((p) => p.type === 'image').map((p) => p.source!.data!),
+    };
+  }
+  override upstreamCodeFor(): undefined {
+    return undefined; // Anthropic's error bodies carry a type, no code
+  }
+  protected refusalBody(refuse: NonNullable<ProtocolScript['refuse']>) {
+    return { type: 'error', error: { type: 'invalid_request_error', message: refuse.message } };
+  }
+  protected async respond(_body: Record<string, unknown>, out: Out, script: ProtocolScript): Promise<void> {
+    out.head({ 'content-type': 'text/event-stream' });
+    const event = (type: string, payload: Record<string, unknown>) => out.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`);
     event('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', content: [], usage: { input_tokens: script.usage?.prompt ?? 0, output_tokens: 1 } } });
     event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } });
     event('ping', {});
-    const ok = await this.tokens(
-      res,
-      script,
-      (token) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: token } }),
-      () => event('error', { error: { type: 'overloaded_error', message: 'Overloaded' } }),
-      () => res.write('event: content_block_delta\ndata: {"type": broken\n\n'),
-    );
+    const ok = await this.tokens(out, script, {
+      token: (token) => event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: token } }),
+      error: () => event('error', { error: { type: 'overloaded_error', message: 'Overloaded' } }),
+      malformed: () => out.write('event: content_block_delta\ndata: {"type": broken\n\n'),
+      // "We may occasionally add new event types": one, and a delta type not known yet.
+      unknown: () => {
+        event('message_annotation', { annotation: { kind: 'future' } });
+        event('content_block_delta', { index: 0, delta: { type: 'future_delta', payload: 1 } });
+      },
+    });
     if (!ok) return;
     event('content_block_stop', { index: 0 });
-    event('message_delta', { delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: script.usage?.completion ?? script.tokens.length } });
+    if (script.toolCall) {
+      const { id, name, arguments: args } = script.toolCall;
+      const json = JSON.stringify(args);
+      const half = Math.floor(json.length / 2);
+      event('content_block_start', { index: 1, content_block: { type: 'tool_use', id, name, input: {} } });
+      for (const piece of [json.slice(0, half), json.slice(half)]) event('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: piece } });
+      event('content_block_stop', { index: 1 });
+    }
+    event('message_delta', {
+      delta: { stop_reason: script.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null },
+      usage: { output_tokens: script.usage?.completion ?? script.tokens.length },
+    });
     event('message_stop', {});
   }
+}
+
+/** Responses API events for one response, written with `send` (shared by the HTTP SSE and WebSocket servers). */
+export async function writeResponsesEvents(
+  send: (type: string, payload: Record<string, unknown>) => void,
+  script: ProtocolScript,
+  tokens: (writers: TokenWriters) => Promise<boolean>,
+  malformed: () => void,
+): Promise<boolean> {
+  send('response.created', { response: { id: 'resp_1', status: 'in_progress' } });
+  const ok = await tokens({
+    token: (token) => send('response.output_text.delta', { item_id: 'msg_1', output_index: 0, content_index: 0, delta: token }),
+    error: () => send('response.failed', { response: { id: 'resp_1', status: 'failed', error: { code: 'server_error', message: 'the model crashed' } } }),
+    malformed,
+    unknown: () => send('response.future_event.delta', { item_id: 'msg_1', delta: { kind: 'future' } }),
+  });
+  if (!ok) return false;
+  if (script.toolCall) {
+    const { id, name, arguments: args } = script.toolCall;
+    const json = JSON.stringify(args);
+    const half = Math.floor(json.length / 2);
+    const item = { type: 'function_call', id: 'fc_1', call_id: id, name, status: 'in_progress' };
+    send('response.output_item.added', { output_index: 1, item: { ...item, arguments: '' } });
+    for (const piece of [json.slice(0, half), json.slice(half)]) send('response.function_call_arguments.delta', { item_id: 'fc_1', output_index: 1, delta: piece });
+    send('response.function_call_arguments.done', { item_id: 'fc_1', output_index: 1, arguments: json });
+    send('response.output_item.done', { output_index: 1, item: { ...item, arguments: json, status: 'completed' } });
+  }
+  send('response.completed', {
+    response: { id: 'resp_1', status: 'completed', ...(script.usage ? { usage: { input_tokens: script.usage.prompt, output_tokens: script.usage.completion } } : {}) },
+  });
+  return true;
+}
+
+/** What a Responses API request carried. */
+export function receivedResponsesRequest(b: Record<string, unknown>): ReceivedRequest {
+  const user = (b.input as Array<{ role?: string; content?: unknown }>).filter((m) => m.role === 'user').at(-1)!;
+  const parts = typeof user.content === 'string' ? [{ type: 'input_text', text: user.content }] : (user.content as Array<{ type: string; text?: string; image_url?: string }>);
+  return {
+    tools: ((b.tools ?? []) as Array<{ name: string }>).map((t) => t.name),
+    params: { temperature: b.temperature, topP: b.top_p, maxTokens: b.max_output_tokens },
+    userTexts: parts.filter((p) => p.type === 'input_text').map((p) => p.text!),
+    userImages: parts.filter((p) => p.type === 'input_image').map((p) => base64Of(p.image_url!)),
+  };
 }
 
 /** OpenAI's Responses API over HTTP SSE (`/v1/responses`), for openai-compatible with `api: responses`. */
@@ -168,21 +359,14 @@ export class ResponsesHttpProtocolServer extends HttpProtocolServer {
   providerOptions() {
     return { baseUrl: `${this.baseUrl}/v1`, api: 'responses' };
   }
-  protected async respond(_body: Record<string, unknown>, res: http.ServerResponse, script: ProtocolScript): Promise<void> {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const event = (type: string, payload: Record<string, unknown>) => res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`);
-    event('response.created', { response: { id: 'resp_1', status: 'in_progress' } });
-    const ok = await this.tokens(
-      res,
-      script,
-      (token) => event('response.output_text.delta', { item_id: 'msg_1', output_index: 0, content_index: 0, delta: token }),
-      () => event('response.failed', { response: { id: 'resp_1', status: 'failed', error: { code: 'server_error', message: 'the model crashed' } } }),
-      () => res.write('event: response.output_text.delta\ndata: {"delta": nope\n\n'),
-    );
-    if (!ok) return;
-    event('response.completed', {
-      response: { id: 'resp_1', status: 'completed', ...(script.usage ? { usage: { input_tokens: script.usage.prompt, output_tokens: script.usage.completion } } : {}) },
-    });
+  received(): ReceivedRequest {
+    return receivedResponsesRequest(this.lastBody);
+  }
+  protected refusalBody = openAIRefusal;
+  protected async respond(_body: Record<string, unknown>, out: Out, script: ProtocolScript): Promise<void> {
+    out.head({ 'content-type': 'text/event-stream' });
+    const event = (type: string, payload: Record<string, unknown>) => out.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`);
+    await writeResponsesEvents(event, script, (writers) => this.tokens(out, script, writers), () => out.write('event: response.output_text.delta\ndata: {"delta": nope\n\n'));
   }
 }
 
@@ -193,16 +377,29 @@ export class TgiProtocolServer extends HttpProtocolServer {
   providerOptions() {
     return { baseUrl: this.baseUrl };
   }
-  protected async respond(_body: Record<string, unknown>, res: http.ServerResponse, script: ProtocolScript): Promise<void> {
-    res.writeHead(200, { 'content-type': 'text/event-stream' });
-    const data = (payload: unknown) => res.write(`data:${JSON.stringify(payload)}\n\n`);
-    const ok = await this.tokens(
-      res,
-      script,
-      (token) => data({ index: 1, token: { id: 1, text: token, logprob: -0.1, special: false }, generated_text: null, details: null }),
-      () => data({ error: 'Request failed during generation: Server error: CUDA out of memory', error_type: 'generation' }),
-      () => res.write('data:{"token": {broken\n\n'),
-    );
+  received(): ReceivedRequest {
+    const p = (this.lastBody.parameters ?? {}) as Record<string, unknown>;
+    return {
+      tools: [],
+      params: { temperature: p.temperature, topP: p.top_p, maxTokens: p.max_new_tokens, stop: p.stop, seed: p.seed, frequencyPenalty: p.frequency_penalty, doSample: p.do_sample },
+      userTexts: [String(this.lastBody.inputs)],
+      userImages: [],
+    };
+  }
+  protected refusalBody(refuse: NonNullable<ProtocolScript['refuse']>) {
+    return { error: refuse.message, error_type: refuse.code };
+  }
+  protected async respond(_body: Record<string, unknown>, out: Out, script: ProtocolScript): Promise<void> {
+    out.head({ 'content-type': 'text/event-stream' });
+    const data = (payload: unknown) => out.write(`data:${JSON.stringify(payload)}\n\n`);
+    const token = (text: string, extra: Record<string, unknown> = {}) => data({ index: 1, token: { id: 1, text, logprob: -0.1, special: false }, generated_text: null, details: null, ...extra });
+    const ok = await this.tokens(out, script, {
+      token: (text) => token(text),
+      error: () => data({ error: 'Request failed during generation: Server error: CUDA out of memory', error_type: 'generation' }),
+      malformed: () => out.write('data:{"token": {broken\n\n'),
+      // TGI's events grow fields (top_tokens came later); an empty token with one not known yet.
+      unknown: () => token('', { top_tokens: [], future_field: { x: 1 } }),
+    });
     if (!ok) return;
     // TGI ends with the special end-of-sequence token, carrying the details.
     data({

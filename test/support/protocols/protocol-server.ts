@@ -9,6 +9,29 @@ export interface ProtocolScript {
   malformedAfter?: number;
   /** Accept the request and never answer. */
   silent?: boolean;
+  /** Answer with this tool call, in the protocol's own form (arguments streamed in two pieces where it streams them). */
+  toolCall?: { id: string; name: string; arguments: Record<string, unknown> };
+  /** Send one event of a type (or with fields) the protocol does not define yet, after this many tokens. */
+  unknownEventAfter?: number;
+  /** HTTP: compress the body with this encoding whatever the request's Accept-Encoding says. */
+  compress?: 'gzip' | 'deflate' | 'br';
+  /** HTTP: start the body with a UTF-8 BOM. */
+  bom?: boolean;
+  /** Refuse the request before any token, the protocol's own way (HTTP status and error body, gRPC status, error event). */
+  refuse?: { status: number; code: string; message: string; param?: string };
+  /** Break the connection after this many tokens (gRPC: the status UNAVAILABLE, as a dying server or proxy ends it). */
+  dropAfter?: number;
+}
+
+/** What the upstream received, read back from its own request shape. */
+export interface ReceivedRequest {
+  /** Tool names offered. */
+  tools: string[];
+  /** The sampling parameters, by the gateway's names, as the upstream got them. */
+  params: Record<string, unknown>;
+  /** The last user message: its text pieces as separate strings where the protocol keeps parts, and images as base64. */
+  userTexts: string[];
+  userImages: string[];
 }
 
 /** A real server speaking one upstream protocol, scripted by the tests. */
@@ -20,6 +43,15 @@ export interface ProtocolServer {
   requests: number;
   /** What usage the protocol reports (TGI only completion tokens, Triton none). Default: both. */
   readonly reportsUsage?: 'both' | 'completion' | 'none';
+  /** False when the protocol sends tool calls without ids (Ollama): the provider makes them. */
+  readonly sendsToolCallIds?: boolean;
+  /** HTTP servers: the request headers of the latest request. */
+  readonly transport: 'http' | 'websocket' | 'grpc';
+  lastHeaders?: Record<string, string | string[] | undefined>;
+  /** The latest request, read back. */
+  received(): ReceivedRequest;
+  /** The `upstreamCode` a refusal (`script.refuse`) becomes, when the protocol carries a code. */
+  upstreamCodeFor(refuse: NonNullable<ProtocolScript['refuse']>): string | undefined;
   /** Resolves with performance.now() when the latest request's connection closed before the server finished. */
   lastEarlyClose(): Promise<number>;
   start(): Promise<void>;

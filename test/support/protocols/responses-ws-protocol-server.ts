@@ -1,10 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { CloseTracker, sleep, type ProtocolScript, type ProtocolServer } from './protocol-server';
+import { receivedResponsesRequest, writeResponsesEvents } from './http-protocol-servers';
+import { CloseTracker, sleep, type ProtocolScript, type ProtocolServer, type ReceivedRequest } from './protocol-server';
 
 /** OpenAI's Responses API in WebSocket mode: any number of `response.create` on one connection. */
 export class ResponsesWsProtocolServer implements ProtocolServer {
   readonly providerType = 'openai-responses-ws';
+  readonly transport = 'websocket' as const;
   script: ProtocolScript = { tokens: ['Hello', ',', ' world'] };
   requests = 0;
   connections = 0;
@@ -16,6 +18,14 @@ export class ResponsesWsProtocolServer implements ProtocolServer {
 
   providerOptions() {
     return { url: `ws://127.0.0.1:${(this.server!.address() as AddressInfo).port}/v1/responses`, apiKey: 'sk-test', ...this.extraOptions };
+  }
+
+  received(): ReceivedRequest {
+    return receivedResponsesRequest(this.lastRequest ?? {});
+  }
+
+  upstreamCodeFor(refuse: NonNullable<ProtocolScript['refuse']>): string {
+    return refuse.code;
   }
 
   lastEarlyClose(): Promise<number> {
@@ -48,24 +58,39 @@ export class ResponsesWsProtocolServer implements ProtocolServer {
     const script = this.script;
     const send = (type: string, payload: Record<string, unknown>) => socket.readyState === socket.OPEN && socket.send(JSON.stringify({ type, ...payload }));
     if (script.silent) return;
-    send('response.created', { response: { id: 'resp_ws', status: 'in_progress' } });
-    for (let i = 0; i < script.tokens.length; i++) {
-      if (script.errorAfter === i) {
-        send('error', { error: { type: 'server_error', message: 'the model crashed' } });
-        return;
-      }
-      if (script.malformedAfter === i) {
-        socket.send('{"type": "response.output_text.delta", broken');
-        return;
-      }
-      if (script.tokenDelayMs) await sleep(script.tokenDelayMs);
-      if (socket.readyState !== socket.OPEN) return;
-      send('response.output_text.delta', { delta: script.tokens[i] });
+    if (script.refuse) {
+      const { status, code, message, param } = script.refuse;
+      send('error', { status, error: { type: 'invalid_request_error', code, message, param: param ?? null } });
+      return;
     }
-    tracking.finished();
-    socket.off('close', tracking.closed);
-    send('response.completed', {
-      response: { id: 'resp_ws', status: 'completed', ...(script.usage ? { usage: { input_tokens: script.usage.prompt, output_tokens: script.usage.completion } } : {}) },
-    });
+    await writeResponsesEvents(
+      send,
+      script,
+      async (writers) => {
+        for (let i = 0; i < script.tokens.length; i++) {
+          if (script.errorAfter === i) {
+            send('error', { error: { type: 'server_error', message: 'the model crashed' } });
+            return false;
+          }
+          if (script.malformedAfter === i) {
+            writers.malformed();
+            return false;
+          }
+          if (script.dropAfter === i) {
+            await sleep(50);
+            socket.terminate();
+            return false;
+          }
+          if (script.unknownEventAfter === i) writers.unknown();
+          if (script.tokenDelayMs) await sleep(script.tokenDelayMs);
+          if (socket.readyState !== socket.OPEN) return false;
+          writers.token(script.tokens[i]!);
+        }
+        tracking.finished();
+        socket.off('close', tracking.closed);
+        return true;
+      },
+      () => socket.send('{"type": "response.output_text.delta", broken'),
+    );
   }
 }

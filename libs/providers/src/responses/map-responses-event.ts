@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ChatMessage, GenerationParams } from '@tokenwire/contracts';
-import { UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import { UpstreamHttpError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
 import { contentText, toolChoice } from '../internal/content';
 import { parseJsonFrame } from '../internal/http';
 import type { ProviderCapabilities, ProviderChunk, ProviderFinishReason, ProviderLogger } from '../provider';
@@ -128,6 +128,8 @@ export class ResponsesEventMapper {
       }
       case 'error': {
         const error = (event.error as { message?: string; code?: string; type?: string; param?: string } | undefined) ?? (event as { message?: string });
+        // WebSocket mode's errors carry the HTTP status the same refusal would have had over HTTP.
+        if (typeof event.status === 'number' && event.status >= 400) throw new UpstreamHttpError(event.status, JSON.stringify(event), undefined, { upstream: error });
         throw new UpstreamReportedError(error.message ?? raw.slice(0, 200), error);
       }
       default:

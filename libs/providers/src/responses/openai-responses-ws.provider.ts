@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError } from '../errors';
+import { UpstreamClosedError, UpstreamConnectError } from '../errors';
+import { refusedUpgrade } from '../internal/refused-upgrade';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 import { RESPONSES_CAPABILITIES, ResponsesEventMapper, responsesRequestBody } from './map-responses-event';
 
@@ -116,10 +117,7 @@ export class OpenAIResponsesWsProvider implements LanguageModelProvider {
         signal.removeEventListener('abort', onAbort);
         resolve();
       });
-      socket.once('unexpected-response', (_req, response) => {
-        response.resume();
-        reject(new UpstreamHttpError(response.statusCode ?? 502, `WebSocket upgrade refused by ${o.url}`));
-      });
+      socket.once('unexpected-response', (_req, response) => void refusedUpgrade(response, o.url).then(reject));
       socket.once('error', (error) => reject(new UpstreamConnectError(`cannot reach upstream ${o.url}: ${error.message}`, { cause: error })));
     });
     socket.on('error', () => undefined); // errors while idle just retire the socket at its next acquire

@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamConnectError, UpstreamHttpError, UpstreamReportedError } from '../errors';
+import { UpstreamClosedError, UpstreamConnectError, UpstreamReportedError } from '../errors';
+import { refusedUpgrade } from '../internal/refused-upgrade';
 import { contentText } from '../internal/content';
 import { parseJsonFrame } from '../internal/http';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderCapabilities, type ProviderChunk, type ProviderRequest, type SamplingParam, type StreamOptions } from '../provider';
@@ -76,10 +77,11 @@ export class WebSocketProvider implements LanguageModelProvider {
       notify();
     });
     socket.on('unexpected-response', (_req, response) => {
-      ended = new UpstreamHttpError(response.statusCode ?? 502, `WebSocket upgrade refused by ${o.url}`);
-      response.resume();
-      socket.terminate();
-      notify();
+      void refusedUpgrade(response, o.url).then((error) => {
+        ended = error;
+        socket.terminate();
+        notify();
+      });
     });
     socket.on('error', (error) => {
       ended ??= socket.readyState === WebSocket.CONNECTING || !opened ? new UpstreamConnectError(`cannot reach upstream ${o.url}: ${error.message}`, { cause: error }) : new UpstreamClosedError(`WebSocket failed: ${error.message}`);
