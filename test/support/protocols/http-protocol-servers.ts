@@ -72,9 +72,10 @@ abstract class HttpProtocolServer implements ProtocolServer {
     res.on('close', tracking.closed);
     const script = this.script;
     if (script.silent) return; // never answer: the client must give up
-    if (script.refuse) {
+    const refuse = script.refuse ?? this.validate(this.lastBody);
+    if (refuse) {
       tracking.finished();
-      res.writeHead(script.refuse.status, { 'content-type': 'application/json' }).end(JSON.stringify(this.refusalBody(script.refuse)));
+      res.writeHead(refuse.status, { 'content-type': 'application/json' }).end(JSON.stringify(this.refusalBody(refuse)));
       return;
     }
     const out = this.out(res, script);
@@ -111,6 +112,11 @@ abstract class HttpProtocolServer implements ProtocolServer {
       },
       end: () => (compressor ? compressor.end() : res.end()),
     };
+  }
+
+  /** The real server's own checks of a request: a refusal, or undefined when it is valid. */
+  protected validate(_body: Record<string, unknown>): ProtocolScript['refuse'] {
+    return undefined;
   }
 
   /** Routes other than the streaming one; true when handled. */
@@ -388,6 +394,14 @@ export class TgiProtocolServer extends HttpProtocolServer {
   }
   protected refusalBody(refuse: NonNullable<ProtocolScript['refuse']>) {
     return { error: refuse.message, error_type: refuse.code };
+  }
+  /** TGI's parameter validation, with its messages (router/src/validation.rs). */
+  protected override validate(body: Record<string, unknown>): ProtocolScript['refuse'] {
+    const p = (body.parameters ?? {}) as { temperature?: number; top_p?: number };
+    const invalid = (message: string) => ({ status: 422, code: 'validation', message: `Input validation error: ${message}` });
+    if (p.temperature !== undefined && p.temperature <= 0) return invalid('`temperature` must be strictly positive');
+    if (p.top_p !== undefined && (p.top_p <= 0 || p.top_p >= 1)) return invalid('`top_p` must be > 0.0 and < 1.0');
+    return undefined;
   }
   protected async respond(_body: Record<string, unknown>, out: Out, script: ProtocolScript): Promise<void> {
     out.head({ 'content-type': 'text/event-stream' });
