@@ -146,3 +146,8 @@ export function upstreamErrorDetails(body: string): UpstreamErrorDetails | undef
   const e = error as Record<string, unknown>;
   return { message: text(e.message), type: text(e.type), code: text(e.code), param: text(e.param) };
 }
+
+/** A connection closed after part of the reply was sent is final: a retry could not continue that reply. */
+export function finalAfterOutput(error: unknown, afterOutput: boolean): unknown {
+  return afterOutput && error instanceof UpstreamClosedError && error.retryable ? new UpstreamClosedError(error.message, { afterOutput: true, cause: error }) : error;
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError, finalAfterOutput } from '../errors';
 import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
 import {
   PROVIDER_SPEC_VERSION,
@@ -53,51 +53,58 @@ export class AnthropicProvider implements LanguageModelProvider {
     let finish: ProviderFinishReason = 'stop';
     let rawFinish: string | undefined;
     const toolIndex = new Map<number, number>(); // content block index → tool call index
-    for await (const message of sseMessages(stream, signal)) {
-      const json = parseJsonFrame(message.data) as { type?: unknown; delta?: { type?: unknown } };
-      // "We may occasionally add new event types": skip what is unknown; what is known must parse.
-      const unknownType = typeof json?.type === 'string' && !KNOWN_ANTHROPIC_EVENTS.has(json.type) ? json.type : undefined;
-      const unknownDelta = json?.type === 'content_block_delta' && typeof json.delta?.type === 'string' && !KNOWN_ANTHROPIC_DELTAS.has(json.delta.type) ? json.delta.type : undefined;
-      if (unknownType || unknownDelta) {
-        log?.debug({ eventType: unknownType, deltaType: unknownDelta }, 'unknown Anthropic event skipped');
-        continue;
+    let sent = false;
+    try {
+      for await (const message of sseMessages(stream, signal)) {
+        const json = parseJsonFrame(message.data) as { type?: unknown; delta?: { type?: unknown } };
+        // "We may occasionally add new event types": skip what is unknown; what is known must parse.
+        const unknownType = typeof json?.type === 'string' && !KNOWN_ANTHROPIC_EVENTS.has(json.type) ? json.type : undefined;
+        const unknownDelta = json?.type === 'content_block_delta' && typeof json.delta?.type === 'string' && !KNOWN_ANTHROPIC_DELTAS.has(json.delta.type) ? json.delta.type : undefined;
+        if (unknownType || unknownDelta) {
+          log?.debug({ eventType: unknownType, deltaType: unknownDelta }, 'unknown Anthropic event skipped');
+          continue;
+        }
+        const parsed = anthropicEventSchema.safeParse(json);
+        if (!parsed.success) throw new UpstreamProtocolError(`unexpected event: ${message.data.slice(0, 200)}`);
+        const event = parsed.data;
+        switch (event.type) {
+          case 'message_start':
+            promptTokens = event.message.usage?.input_tokens;
+            completionTokens = event.message.usage?.output_tokens;
+            break;
+          case 'content_block_start':
+            if (event.content_block.type === 'tool_use') {
+              const index = toolIndex.size;
+              toolIndex.set(event.index, index);
+              sent = true;
+              yield { type: 'tool-call-delta', index, id: event.content_block.id, name: event.content_block.name };
+            }
+            break;
+          case 'content_block_delta':
+            sent = true;
+            if (event.delta.type === 'text_delta') yield { type: 'text-delta', text: event.delta.text };
+            else if (event.delta.type === 'input_json_delta') yield { type: 'tool-call-delta', index: toolIndex.get(event.index) ?? 0, arguments: event.delta.partial_json };
+            break;
+          case 'message_delta':
+            if (event.delta.stop_reason) {
+              rawFinish = event.delta.stop_reason;
+              finish = STOP_REASONS[event.delta.stop_reason] ?? 'stop';
+            }
+            completionTokens = event.usage?.output_tokens ?? completionTokens;
+            promptTokens = event.usage?.input_tokens ?? promptTokens;
+            break;
+          case 'message_stop':
+            yield { type: 'usage', usage: { promptTokens, completionTokens } };
+            yield { type: 'finish', reason: finish, raw: rawFinish };
+            return;
+          case 'error':
+            throw new UpstreamReportedError(`${event.error.type}: ${event.error.message}`, { type: event.error.type, code: event.error.type, message: event.error.message });
+        }
       }
-      const parsed = anthropicEventSchema.safeParse(json);
-      if (!parsed.success) throw new UpstreamProtocolError(`unexpected event: ${message.data.slice(0, 200)}`);
-      const event = parsed.data;
-      switch (event.type) {
-        case 'message_start':
-          promptTokens = event.message.usage?.input_tokens;
-          completionTokens = event.message.usage?.output_tokens;
-          break;
-        case 'content_block_start':
-          if (event.content_block.type === 'tool_use') {
-            const index = toolIndex.size;
-            toolIndex.set(event.index, index);
-            yield { type: 'tool-call-delta', index, id: event.content_block.id, name: event.content_block.name };
-          }
-          break;
-        case 'content_block_delta':
-          if (event.delta.type === 'text_delta') yield { type: 'text-delta', text: event.delta.text };
-          else if (event.delta.type === 'input_json_delta') yield { type: 'tool-call-delta', index: toolIndex.get(event.index) ?? 0, arguments: event.delta.partial_json };
-          break;
-        case 'message_delta':
-          if (event.delta.stop_reason) {
-            rawFinish = event.delta.stop_reason;
-            finish = STOP_REASONS[event.delta.stop_reason] ?? 'stop';
-          }
-          completionTokens = event.usage?.output_tokens ?? completionTokens;
-          promptTokens = event.usage?.input_tokens ?? promptTokens;
-          break;
-        case 'message_stop':
-          yield { type: 'usage', usage: { promptTokens, completionTokens } };
-          yield { type: 'finish', reason: finish, raw: rawFinish };
-          return;
-        case 'error':
-          throw new UpstreamReportedError(`${event.error.type}: ${event.error.message}`, { type: event.error.type, code: event.error.type, message: event.error.message });
-      }
+      throw new UpstreamClosedError('Anthropic closed the stream before message_stop');
+    } catch (error) {
+      throw finalAfterOutput(error, sent);
     }
-    throw new UpstreamClosedError('Anthropic closed the stream before message_stop');
   }
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError, finalAfterOutput } from '../errors';
 import { randomUUID } from 'node:crypto';
 import { lines, parseJsonFrame, postForStream, readText } from '../internal/http';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderCapabilities, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
@@ -36,32 +36,41 @@ export class OllamaProvider implements LanguageModelProvider {
     const body = mapOllamaRequest(request, this.options.keepAlive);
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/api/chat`, body, {}, signal);
     let toolCalls = 0;
-    for await (const line of lines(readText(stream, signal))) {
-      const parsed = ollamaChatLineSchema.safeParse(parseJsonFrame(line, 'NDJSON line'));
-      if (!parsed.success) throw new UpstreamProtocolError(`unexpected line: ${line.slice(0, 200)}`);
-      const data = parsed.data;
-      if ('error' in data) throw new UpstreamReportedError(data.error);
-      if (data.message?.content) yield { type: 'text-delta', text: data.message.content };
-      // Ollama sends each call whole, arguments as an object; the OpenAI side wants a JSON string and an id.
-      for (const call of data.message?.tool_calls ?? []) {
-        const args = call.function.arguments;
-        yield {
-          type: 'tool-call-delta',
-          index: toolCalls++,
-          id: call.id ?? `call_${randomUUID().replace(/-/g, '').slice(0, 24)}`,
-          name: call.function.name,
-          arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
-        };
+    let sent = false;
+    try {
+      for await (const line of lines(readText(stream, signal))) {
+        const parsed = ollamaChatLineSchema.safeParse(parseJsonFrame(line, 'NDJSON line'));
+        if (!parsed.success) throw new UpstreamProtocolError(`unexpected line: ${line.slice(0, 200)}`);
+        const data = parsed.data;
+        if ('error' in data) throw new UpstreamReportedError(data.error);
+        if (data.message?.content) {
+          sent = true;
+          yield { type: 'text-delta', text: data.message.content };
+        }
+        // Ollama sends each call whole, arguments as an object; the OpenAI side wants a JSON string and an id.
+        for (const call of data.message?.tool_calls ?? []) {
+          const args = call.function.arguments;
+          sent = true;
+          yield {
+            type: 'tool-call-delta',
+            index: toolCalls++,
+            id: call.id ?? `call_${randomUUID().replace(/-/g, '').slice(0, 24)}`,
+            name: call.function.name,
+            arguments: typeof args === 'string' ? args : JSON.stringify(args ?? {}),
+          };
+        }
+        if (data.done) {
+          yield { type: 'usage', usage: { promptTokens: data.prompt_eval_count, completionTokens: data.eval_count } };
+          // Ollama says "stop" after tool calls; the caller needs to know it should run them.
+          const reason = data.done_reason === 'length' ? 'length' : toolCalls ? 'tool_calls' : 'stop';
+          yield { type: 'finish', reason, raw: data.done_reason };
+          return;
+        }
       }
-      if (data.done) {
-        yield { type: 'usage', usage: { promptTokens: data.prompt_eval_count, completionTokens: data.eval_count } };
-        // Ollama says "stop" after tool calls; the caller needs to know it should run them.
-        const reason = data.done_reason === 'length' ? 'length' : toolCalls ? 'tool_calls' : 'stop';
-        yield { type: 'finish', reason, raw: data.done_reason };
-        return;
-      }
+      throw new UpstreamClosedError('Ollama closed the stream before its done line');
+    } catch (error) {
+      throw finalAfterOutput(error, sent);
     }
-    throw new UpstreamClosedError('Ollama closed the stream before its done line');
   }
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError, finalAfterOutput } from '../errors';
 import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
 import {
   PROVIDER_SPEC_VERSION,
@@ -70,39 +70,57 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/responses`;
     const body = await postForStream(url, { ...responsesRequestBody(request.model, request.messages, request.params), stream: true }, this.headers(), signal);
     const mapper = new ResponsesEventMapper(log);
-    for await (const message of sseMessages(body, signal)) {
-      const { chunks, done } = mapper.map(message.data);
-      yield* chunks;
-      if (done) return;
+    let sent = false;
+    try {
+      for await (const message of sseMessages(body, signal)) {
+        const { chunks, done } = mapper.map(message.data);
+        if (done) {
+          yield* chunks;
+          return;
+        }
+        sent ||= chunks.length > 0;
+        yield* chunks;
+      }
+      throw new UpstreamClosedError('upstream closed the stream before response.completed');
+    } catch (error) {
+      throw finalAfterOutput(error, sent);
     }
-    throw new UpstreamClosedError('upstream closed the stream before response.completed');
   }
 
   private async *streamChat(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     const body = await postForStream(url, mapOpenAIRequest(request, this.options.includeUsage), this.headers(), signal);
     let sawFinish = false;
-    for await (const message of sseMessages(body, signal)) {
-      if (message.data === '[DONE]') return;
-      const json = parseJsonFrame(message.data);
-      // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
-      if (isPlainTextChunk(json)) {
-        const content = json.choices[0]?.delta?.content;
-        if (content) yield { type: 'text-delta', text: content };
-        continue;
+    let sent = false;
+    try {
+      for await (const message of sseMessages(body, signal)) {
+        if (message.data === '[DONE]') return;
+        const json = parseJsonFrame(message.data);
+        // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
+        if (isPlainTextChunk(json)) {
+          const content = json.choices[0]?.delta?.content;
+          if (content) {
+            sent = true;
+            yield { type: 'text-delta', text: content };
+          }
+          continue;
+        }
+        const upstreamError = openAIStreamErrorSchema.safeParse(json);
+        if (upstreamError.success) {
+          const { message: text, type, code, param } = upstreamError.data.error;
+          throw new UpstreamReportedError(text ?? JSON.stringify(json), { message: text, type: type ?? undefined, code: code == null ? undefined : String(code), param: param ?? undefined });
+        }
+        const chunk = openAIChunkSchema.safeParse(json);
+        if (!chunk.success) throw new UpstreamProtocolError(`unexpected chunk shape: ${z.prettifyError(chunk.error)}`);
+        for (const part of mapOpenAIChunk(chunk.data)) {
+          if (part.type === 'finish') sawFinish = true;
+          else if (part.type !== 'usage') sent = true;
+          yield part;
+        }
       }
-      const upstreamError = openAIStreamErrorSchema.safeParse(json);
-      if (upstreamError.success) {
-        const { message: text, type, code, param } = upstreamError.data.error;
-        throw new UpstreamReportedError(text ?? JSON.stringify(json), { message: text, type: type ?? undefined, code: code == null ? undefined : String(code), param: param ?? undefined });
-      }
-      const chunk = openAIChunkSchema.safeParse(json);
-      if (!chunk.success) throw new UpstreamProtocolError(`unexpected chunk shape: ${z.prettifyError(chunk.error)}`);
-      for (const part of mapOpenAIChunk(chunk.data)) {
-        if (part.type === 'finish') sawFinish = true;
-        yield part;
-      }
+      if (!sawFinish) throw new UpstreamClosedError('upstream closed the stream without [DONE] or a finish_reason');
+    } catch (error) {
+      throw finalAfterOutput(error, sent);
     }
-    if (!sawFinish) throw new UpstreamClosedError('upstream closed the stream without [DONE] or a finish_reason');
   }
 }

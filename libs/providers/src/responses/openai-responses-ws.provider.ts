@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamConnectError } from '../errors';
+import { UpstreamClosedError, UpstreamConnectError, finalAfterOutput } from '../errors';
 import { refusedUpgrade } from '../internal/refused-upgrade';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 import { RESPONSES_CAPABILITIES, ResponsesEventMapper, responsesRequestBody } from './map-responses-event';
@@ -70,11 +70,13 @@ export class OpenAIResponsesWsProvider implements LanguageModelProvider {
     socket.on('error', onError);
     signal.addEventListener('abort', onAbort, { once: true });
     let reusable = false;
+    let sent = false;
     try {
       socket.send(JSON.stringify({ type: 'response.create', ...responsesRequestBody(request.model, request.messages, request.params) }));
       for (;;) {
         while (queue.length) {
           const { chunks, done } = mapper.map(queue.shift()!);
+          sent ||= !done && chunks.length > 0;
           yield* chunks;
           if (done) {
             reusable = true;
@@ -82,7 +84,7 @@ export class OpenAIResponsesWsProvider implements LanguageModelProvider {
           }
         }
         if (signal.aborted) throw signal.reason;
-        if (ended) throw ended;
+        if (ended) throw finalAfterOutput(ended, sent);
         await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {

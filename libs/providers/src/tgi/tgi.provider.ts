@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError } from '../errors';
+import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError, finalAfterOutput } from '../errors';
 import { chatTranscript } from '../internal/content';
 import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
 import type { GenerationParams } from '@tokenwire/contracts';
@@ -43,19 +43,27 @@ export class TgiProvider implements LanguageModelProvider {
     const body = { inputs: chatTranscript(request.messages, this.options.prompt), parameters: tgiParameters(request.params) };
     const headers = { accept: 'text/event-stream', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/generate_stream`, body, headers, signal);
-    for await (const message of sseMessages(stream, signal)) {
-      const parsed = tgiEventSchema.safeParse(parseJsonFrame(message.data));
-      if (!parsed.success) throw new UpstreamProtocolError(`unexpected TGI event: ${message.data.slice(0, 200)}`);
-      const event = parsed.data;
-      if ('error' in event) throw new UpstreamReportedError(event.error_type ? `${event.error_type}: ${event.error}` : event.error);
-      if (!event.token.special && event.token.text) yield { type: 'text-delta', text: event.token.text };
-      if (event.details) {
-        if (event.details.generated_tokens !== undefined) yield { type: 'usage', usage: { completionTokens: event.details.generated_tokens } };
-        yield { type: 'finish', reason: event.details.finish_reason === 'length' ? 'length' : 'stop', raw: event.details.finish_reason };
-        return;
+    let sent = false;
+    try {
+      for await (const message of sseMessages(stream, signal)) {
+        const parsed = tgiEventSchema.safeParse(parseJsonFrame(message.data));
+        if (!parsed.success) throw new UpstreamProtocolError(`unexpected TGI event: ${message.data.slice(0, 200)}`);
+        const event = parsed.data;
+        if ('error' in event) throw new UpstreamReportedError(event.error_type ? `${event.error_type}: ${event.error}` : event.error);
+        if (!event.token.special && event.token.text) {
+          sent = true;
+          yield { type: 'text-delta', text: event.token.text };
+        }
+        if (event.details) {
+          if (event.details.generated_tokens !== undefined) yield { type: 'usage', usage: { completionTokens: event.details.generated_tokens } };
+          yield { type: 'finish', reason: event.details.finish_reason === 'length' ? 'length' : 'stop', raw: event.details.finish_reason };
+          return;
+        }
       }
+      throw new UpstreamClosedError('TGI closed the stream before its final event');
+    } catch (error) {
+      throw finalAfterOutput(error, sent);
     }
-    throw new UpstreamClosedError('TGI closed the stream before its final event');
   }
 }
 

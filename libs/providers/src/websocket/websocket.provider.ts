@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { UpstreamClosedError, UpstreamConnectError, UpstreamReportedError } from '../errors';
+import { UpstreamClosedError, UpstreamConnectError, UpstreamReportedError, finalAfterOutput } from '../errors';
 import { refusedUpgrade } from '../internal/refused-upgrade';
 import { contentText } from '../internal/content';
 import { parseJsonFrame } from '../internal/http';
@@ -96,6 +96,7 @@ export class WebSocketProvider implements LanguageModelProvider {
       socket.send(JSON.stringify(message));
     });
 
+    let sent = false;
     try {
       for (;;) {
         while (queue.length) {
@@ -103,7 +104,10 @@ export class WebSocketProvider implements LanguageModelProvider {
           const error = getPath(json, o.errorPath);
           if (error) throw new UpstreamReportedError(typeof error === 'string' ? error : JSON.stringify(error));
           const token = getPath(json, o.tokenPath);
-          if (typeof token === 'string' && token) yield { type: 'text-delta', text: token };
+          if (typeof token === 'string' && token) {
+            sent = true;
+            yield { type: 'text-delta', text: token };
+          }
           if (getPath(json, o.donePath)) {
             const promptTokens = o.promptTokensPath ? getPath(json, o.promptTokensPath) : undefined;
             const completionTokens = o.completionTokensPath ? getPath(json, o.completionTokensPath) : undefined;
@@ -115,7 +119,7 @@ export class WebSocketProvider implements LanguageModelProvider {
           }
         }
         if (signal.aborted) throw signal.reason;
-        if (ended) throw ended === 'closed' ? new UpstreamClosedError('the WebSocket closed before the done message') : ended;
+        if (ended) throw ended === 'closed' ? new UpstreamClosedError('the WebSocket closed before the done message', { afterOutput: sent }) : finalAfterOutput(ended, sent);
         await new Promise<void>((resolve) => (wake = resolve));
       }
     } finally {
