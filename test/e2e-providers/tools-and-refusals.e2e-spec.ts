@@ -93,6 +93,18 @@ describe('tools, parameters and content parts through the gateway', () => {
     });
   }
 
+  it('a batch line with tools for a model without them is refused at upload, naming the line', async () => {
+    const response = await fetch(`${gateway.url}/v1/batches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ custom_id: 'a', body: { model: 'triton', messages: [{ role: 'user', content: 'x' }], tools: TOOLS } }]),
+    });
+    assert.equal(response.status, 400);
+    const body = (await response.json()) as { error: { message: string; param: string } };
+    assert.match(body.error.message, /^line 1: model 'triton' \(provider triton\) cannot call tools/);
+    assert.equal(body.error.param, 'tools');
+  });
+
   it('an image part to a text-only model is a 400 naming the part and the model', async () => {
     await assert.rejects(
       client.chat.completions.create({

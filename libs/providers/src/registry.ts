@@ -10,6 +10,8 @@ import { TritonProvider } from './triton/triton.provider';
 import { OpenAIResponsesWsProvider } from './responses/openai-responses-ws.provider';
 import { TgiProvider } from './tgi/tgi.provider';
 import type { LanguageModelProvider } from './provider';
+import { requestRefusal, type RequestRefusal } from './capabilities';
+import type { ChatMessage, GenerationParams } from '@tokenwire/contracts';
 
 /** One entry of the `models` config: a public model name routed to a provider. */
 export const modelConfigSchema = z.object({
@@ -71,6 +73,12 @@ export class ProviderRegistry {
 
   resolve(name: string): ResolvedModel | undefined {
     return this.models.get(name);
+  }
+
+  /** Why the model's provider cannot carry this request (tools, a content part, a parameter), or undefined. */
+  refusal(name: string, request: { messages: ChatMessage[]; params: GenerationParams }): RequestRefusal | undefined {
+    const resolved = this.models.get(name);
+    return resolved && requestRefusal(name, resolved.provider.id, resolved.provider.capabilities, request);
   }
 
   names(): string[] {

@@ -7,12 +7,14 @@ import { z } from 'zod';
 import {
   GENERATIONS_QUEUE,
   batchInputLineSchema,
+  toGenerationParams,
   type Batch,
   type BatchInputLine,
   type BatchObject,
   type CreateBatchFromFile,
   type RedisKeys,
 } from '@tokenwire/contracts';
+import { ProviderRegistry } from '@tokenwire/providers';
 import { BatchStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, feedBatch, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError, echo } from '../common/api-error';
 import { FilesStore } from '../files/files.store';
@@ -38,6 +40,7 @@ export class BatchesService {
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    private readonly providers: ProviderRegistry,
   ) {
     this.modelNames = new Set(config.models.map((m) => m.name));
   }
@@ -68,7 +71,10 @@ export class BatchesService {
       }
       if (seen.has(parsed.data.custom_id)) throw new ApiError(400, 'invalid_request', `line ${i + 1}: custom_id "${parsed.data.custom_id}" is used twice`);
       seen.add(parsed.data.custom_id);
-      if (!this.modelNames.has(parsed.data.body.model)) throw new ApiError(400, 'model_not_found', `line ${i + 1}: the model ${echo(parsed.data.body.model)} does not exist`);
+      const { body: request } = parsed.data;
+      if (!this.modelNames.has(request.model)) throw new ApiError(400, 'model_not_found', `line ${i + 1}: the model ${echo(request.model)} does not exist`);
+      const refusal = this.providers.refusal(request.model, { messages: request.messages, params: toGenerationParams(request) });
+      if (refusal) throw new ApiError(400, 'invalid_request', `line ${i + 1}: ${refusal.message}`, refusal.param);
       return parsed.data;
     });
   }

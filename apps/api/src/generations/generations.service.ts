@@ -30,7 +30,7 @@ import {
   type Logger,
   type TokenwireConfig,
 } from '@tokenwire/core';
-import { ProviderRegistry, requestRefusal } from '@tokenwire/providers';
+import { ProviderRegistry } from '@tokenwire/providers';
 import { ApiError, echo } from '../common/api-error';
 import { setResponseHeaders } from '../common/response-context';
 import { rateLimitHeaders } from './rate-limit-headers';
@@ -115,9 +115,7 @@ export class GenerationsService {
 
   /** 400 for tools, a content part or a parameter the model's provider cannot carry: nothing is dropped silently. */
   private refuseWhatTheProviderCannotCarry(model: string, messages: GenerationJob['messages'], params: GenerationJob['params']): void {
-    const resolved = this.providers.resolve(model);
-    if (!resolved) return;
-    const refusal = requestRefusal(model, resolved.provider.id, resolved.provider.capabilities, { messages, params });
+    const refusal = this.providers.refusal(model, { messages, params });
     if (refusal) throw new ApiError(400, 'invalid_request', refusal.message, refusal.param);
   }
 
