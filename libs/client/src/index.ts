@@ -1,2 +1,2 @@
-export { TokenwireClient, TokenwireError, type TokenwireClientOptions } from './tokenwire-client';
+export { TokenwireClient, TokenwireError, type ConnectionState, type TokenwireClientOptions } from './tokenwire-client';
 export { GenerationStream } from './generation-stream';

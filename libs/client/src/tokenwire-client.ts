@@ -38,6 +38,9 @@ export class TokenwireError extends Error {
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 const STREAM_EVENTS = ['chunk', 'usage', 'done', 'error', 'cancelled', 'restarted'] as const;
 
+/** The socket's state as a user should see it: a drop is `reconnecting`, and `reconnected` means open streams resumed. */
+export type ConnectionState = 'connected' | 'reconnecting' | 'reconnected';
+
 /**
  * The Tokenwire client for Node and browsers. `generate()` and `subscribe()` return
  * a GenerationStream; after a disconnect (network, api restart) it resumes from its
@@ -50,6 +53,7 @@ export class TokenwireClient {
   /** Generations already handed to a room callback (the announcement and the ack may come in either order). */
   private readonly announced = new Set<string>();
   private readonly aborts = new Set<AbortController>();
+  private readonly connectionListeners = new Set<(state: ConnectionState) => void>();
   private readonly transport: 'socket' | 'sse';
 
   constructor(private readonly options: TokenwireClientOptions) {
@@ -112,6 +116,12 @@ export class TokenwireClient {
     this.rooms.delete(conversationId);
     const ack = await (await this.connect()).emitWithAck('leave', { conversationId });
     if (!ack.ok) throw fromGatewayError(ack.error);
+  }
+
+  /** Calls `listener` on every change of the socket connection (socket transport); returns a function that stops it. */
+  onConnection(listener: (state: ConnectionState) => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => this.connectionListeners.delete(listener);
   }
 
   close(): void {
@@ -194,7 +204,12 @@ export class TokenwireClient {
           for (const stream of this.streams.values()) void this.resubscribe(socket, stream, this.backoff());
           for (const conversationId of this.rooms.keys()) void this.joinRoom(socket, conversationId).catch(() => undefined);
         }
+        for (const listener of this.connectionListeners) listener(connectedBefore ? 'reconnected' : 'connected');
         connectedBefore = true;
+      });
+      socket.on('disconnect', () => {
+        // Socket.IO reconnects by itself unless this client closed the socket.
+        if (socket.active) for (const listener of this.connectionListeners) listener('reconnecting');
       });
       this.socket = socket;
     }

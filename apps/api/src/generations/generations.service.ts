@@ -7,6 +7,7 @@ import {
   GENERATE_JOB,
   GENERATIONS_QUEUE,
   type ChatCompletionRequest,
+  type ChatMessage,
   type CreateGenerationRequest,
   type GenerationJob,
   type RedisKeys,
@@ -30,7 +31,7 @@ import {
   type Logger,
   type TokenwireConfig,
 } from '@tokenwire/core';
-import { ProviderRegistry } from '@tokenwire/providers';
+import { ProviderRegistry, contentText } from '@tokenwire/providers';
 import { ApiError, echo } from '../common/api-error';
 import { setResponseHeaders } from '../common/response-context';
 import { rateLimitHeaders } from './rate-limit-headers';
@@ -68,7 +69,7 @@ export class GenerationsService {
    * Fairness: the job's priority is the tenant's backlog, so a tenant with 200 queued
    * jobs does not delay another tenant's first one (BullMQ runs lower numbers first).
    */
-  async create(tenantId: string, request: CreateGenerationRequest | ChatCompletionRequest): Promise<{ id: string; createdAt: number }> {
+  async create(tenantId: string, request: (CreateGenerationRequest & { author?: string }) | ChatCompletionRequest): Promise<{ id: string; createdAt: number }> {
     if (!this.modelNames.has(request.model)) {
       throw new ApiError(404, 'model_not_found', `The model ${echo(request.model)} does not exist`, 'model');
     }
@@ -102,7 +103,7 @@ export class GenerationsService {
     try {
       // Concurrent: the meta write does not overwrite a status a fast worker already set.
       await Promise.all([
-        this.metaStore.create({ id, tenantId, model: request.model, createdAt }),
+        this.metaStore.create({ id, tenantId, model: request.model, createdAt, author: 'author' in request ? request.author : undefined, prompt: promptPreview(request.messages) }),
         this.queue.add(GENERATE_JOB, job, { jobId: id, priority: Math.min(backlog, MAX_PRIORITY) }),
       ]);
     } catch (error) {
@@ -143,6 +144,8 @@ export class GenerationsService {
       createdAt: meta.createdAt,
       startedAt: meta.startedAt,
       finishedAt: meta.finishedAt,
+      author: meta.author,
+      prompt: meta.prompt,
       ...summarizeEvents(events.map((e) => e.event)),
     };
   }
@@ -206,3 +209,9 @@ export class GenerationsService {
 /** BullMQ's largest priority. */
 const MAX_PRIORITY = 2_097_152;
 
+
+/** The last user message's text, as much of it as a conversation view shows. */
+function promptPreview(messages: ChatMessage[]): string | undefined {
+  const last = [...messages].reverse().find((m) => m.role === 'user');
+  return last ? contentText(last.content).slice(0, 4000) : undefined;
+}

@@ -8,7 +8,11 @@ export type CreateGenerationRequest = z.infer<typeof createGenerationRequestSche
 export const conversationIdSchema = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'conversation ids are 1-128 letters, digits, _ . : -');
 
 /** Socket.IO `generate` payload; with `conversationId`, every member of that room receives the stream. */
-export const socketGenerateRequestSchema = createGenerationRequestSchema.extend({ conversationId: conversationIdSchema.optional() });
+export const socketGenerateRequestSchema = createGenerationRequestSchema.extend({
+  conversationId: conversationIdSchema.optional(),
+  /** A display name the room shows beside the prompt (chosen by the member, not an identity). */
+  author: z.string().trim().min(1, 'author: 1-40 characters').max(40, 'author: 1-40 characters').optional(),
+});
 export type SocketGenerateRequest = z.infer<typeof socketGenerateRequestSchema>;
 
 /** Socket.IO `join` / `leave` payload: a conversation room within the caller's tenant. */

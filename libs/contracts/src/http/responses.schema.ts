@@ -35,6 +35,10 @@ export const generationViewSchema = z.object({
   createdAt: z.number().int(),
   startedAt: z.number().int().optional(),
   finishedAt: z.number().int().optional(),
+  /** The display name sent with a Socket.IO `generate` in a conversation. */
+  author: z.string().optional(),
+  /** The last user message's text (its first 4,000 characters), for the conversation view. */
+  prompt: z.string().optional(),
   text: z.string(),
   toolCalls: z.array(z.object({ id: z.string().optional(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) })).optional(),
   finishReason: finishReasonSchema.optional(),

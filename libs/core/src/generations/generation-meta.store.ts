@@ -9,6 +9,9 @@ export interface GenerationMeta {
   createdAt: number;
   startedAt?: number;
   finishedAt?: number;
+  /** What the room shows for a conversation member's prompt: its display name and the prompt's text. */
+  author?: string;
+  prompt?: string;
 }
 
 /** Status and ownership of a generation, a Redis hash beside its event log. */
@@ -24,7 +27,14 @@ export class GenerationMetaStore {
     const key = this.keys.meta(meta.id);
     await this.redis
       .multi()
-      .hset(key, { id: meta.id, tenantId: meta.tenantId, model: meta.model, createdAt: meta.createdAt })
+      .hset(key, {
+        id: meta.id,
+        tenantId: meta.tenantId,
+        model: meta.model,
+        createdAt: meta.createdAt,
+        ...(meta.author !== undefined && { author: meta.author }),
+        ...(meta.prompt !== undefined && { prompt: meta.prompt }),
+      })
       .hsetnx(key, 'status', 'queued')
       .expire(key, this.ttlSeconds)
       .exec();
@@ -41,6 +51,8 @@ export class GenerationMetaStore {
       createdAt: Number(hash.createdAt),
       startedAt: hash.startedAt ? Number(hash.startedAt) : undefined,
       finishedAt: hash.finishedAt ? Number(hash.finishedAt) : undefined,
+      author: hash.author,
+      prompt: hash.prompt,
     };
   }
 }
