@@ -6,6 +6,7 @@ import { OPERATOR_TOKEN, connectSocket, createKeyWithId, type ClientSocket } fro
 import { waitFor } from '../support/wait';
 import { Redis } from 'ioredis';
 import { redisKeys } from '@tokenwire/contracts';
+import { TokenwireClient, TokenwireError } from '@tokenwire/client';
 
 const request = { model: 'demo', messages: [{ role: 'user' as const, content: 'hi' }] };
 
@@ -37,7 +38,8 @@ describe('revocation reaches open sockets on every api process', () => {
       TOKENWIRE_ADMIN_TOKEN: OPERATOR_TOKEN,
       TOKENWIRE_CONFIG: writeConfigFile({ models: [{ name: 'demo', provider: 'demo', options: {} }] }),
     };
-    apis = await Promise.all([spawnApp('api', env), spawnApp('api', env)]);
+    // Generous: on a loaded machine two api processes starting at once can take a while.
+    apis = await Promise.all([spawnApp('api', env, { readyTimeoutMs: 60_000 }), spawnApp('api', env, { readyTimeoutMs: 60_000 })]);
   });
   after(async () => {
     for (const socket of sockets) socket.close();
@@ -90,6 +92,26 @@ describe('revocation reaches open sockets on every api process', () => {
     assert.ok(otherOnB.connected);
     assert.ok((await otherOnB.emitWithAck('generate', request)).ok, 'another key of the tenant still works');
     assert.ok((await otherOnB.emitWithAck('subscribe', { jobId: before.ok ? before.jobId : '', afterSeq: 0 })).ok, "and may follow the tenant's generations");
+  });
+
+  it('the client library ends its open streams with the reason when its key is revoked', async () => {
+    const [a, b] = apis as [AppProcess, AppProcess];
+    const key = await createKeyWithId(a.url!, 'sdk-user');
+    const client = new TokenwireClient({ baseUrl: b.url!, apiKey: key.key });
+    try {
+      const stream = await client.generate(request); // no worker runs: it stays queued, its stream open
+      const ended = stream.done.then(
+        () => assert.fail('the stream must not end normally'),
+        (error: TokenwireError) => error,
+      );
+      assert.equal((await http(a, `/v1/admin/keys/${key.id}`, OPERATOR_TOKEN, { method: 'DELETE' })).status, 200);
+      const error = await ended;
+      assert.ok(error instanceof TokenwireError);
+      assert.equal(error.code, 'unauthorized');
+      assert.match(error.message, /revoked/);
+    } finally {
+      client.close();
+    }
   });
 
   it('with the notice lost, the next event is still refused (every event checks the key) and the socket is dropped', async () => {

@@ -38,7 +38,8 @@ describe('socket events are always answered', () => {
 
   it('an unknown event with an ack is answered unknown_event, naming the events there are', async () => {
     const socket = await connect();
-    const untyped = socket as unknown as { emitWithAck(event: string, ...args: unknown[]): Promise<{ ok: boolean; error?: { code: string; message: string } }>; emit(event: string, ...args: unknown[]): void };
+    // A bounded wait: an unanswered event must fail the test, not hang it.
+    const untyped = socket.timeout(5_000) as unknown as { emitWithAck(event: string, ...args: unknown[]): Promise<{ ok: boolean; error?: { code: string; message: string } }>; emit(event: string, ...args: unknown[]): void };
     const answer = await untyped.emitWithAck('genrate', request());
     assert.equal(answer.ok, false);
     assert.equal(answer.error?.code, 'unknown_event');

@@ -178,6 +178,13 @@ export class TokenwireClient {
         reconnectionDelayMax: 2000,
       });
       for (const type of STREAM_EVENTS) socket.on(type, (event: StreamEvent) => this.streams.get(event.jobId)?.push(event));
+      // An `error` without a jobId is about the connection (key revoked, message too large) and the
+      // server disconnects right after: every open stream ends with it (a revoked key cannot reconnect).
+      socket.on('error', (event) => {
+        if ('jobId' in event) return;
+        const error = fromGatewayError(event);
+        for (const stream of [...this.streams.values()]) stream.fail(error);
+      });
       socket.on('dropped', ({ jobId, code, message }) => {
         // A trimmed log is final; a slow consumer is disconnected next and resumes on reconnect.
         if (jobId && code === 'stream_expired') this.streams.get(jobId)?.fail(new TokenwireError(code, message, 410));
