@@ -34,7 +34,7 @@ export function writeConfigFile(config: TokenwireConfigInput): string {
 }
 
 /** Starts `node apps/<name>/dist/main.js` as a real process and waits until it says it is ready. */
-export async function spawnApp(name: keyof typeof ENTRY, env: Record<string, string>, { readyTimeoutMs = 20_000 } = {}): Promise<AppProcess> {
+export async function spawnApp(name: keyof typeof ENTRY, env: Record<string, string>, { readyTimeoutMs = 60_000 } = {}): Promise<AppProcess> {
   const child = spawn(process.execPath, [path.join(root, ENTRY[name])], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', WORKER_METRICS_PORT: '0', API_METRICS_PORT: '0', OLLAMA_DISCOVER_URLS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,7 @@ import { CancelListenerService } from './control/cancel-listener.service';
 import { GenerationRunnerService } from './generations/generation-runner.service';
 import { BatchItemRunnerService } from './batches/batch-item-runner.service';
 import { GenerationsProcessor } from './generations/generations.processor';
+import { AbandonedGenerationReaper } from './generations/abandoned-generation-reaper.service';
 import { UpstreamRouterService } from './upstream/upstream-router.service';
 import { MetricsServerService } from './metrics/metrics-server.service';
 import { OllamaHealthService } from './upstream/ollama-health.service';
@@ -21,6 +22,7 @@ export class WorkerModule {
         GenerationRunnerService,
         BatchItemRunnerService,
         GenerationsProcessor,
+        AbandonedGenerationReaper,
         CancelListenerService,
         MetricsServerService,
         OllamaHealthService,

@@ -9,6 +9,7 @@ import { EventLog } from './events/event-log';
 import { GenerationMetaStore } from './generations/generation-meta.store';
 import { TenantAccounting } from './tenants/tenant-accounting';
 import { GenerationFinisher } from './generations/generation-finisher';
+import { UnfinishedGenerations } from './generations/unfinished-generations';
 import { TokenwireMetrics } from './metrics/metrics';
 import { BatchStore } from './batches/batch-store';
 import { LOGGER } from './logging/logger.tokens';
@@ -62,9 +63,15 @@ export class CoreModule {
           useFactory: (redis: Redis, keys: RedisKeys, metrics: TokenwireMetrics) => new TenantAccounting(redis, keys, metrics),
         },
         {
+          provide: UnfinishedGenerations,
+          inject: [REDIS_CLIENT, REDIS_KEYS],
+          useFactory: (redis: Redis, keys: RedisKeys) => new UnfinishedGenerations(redis, keys),
+        },
+        {
           provide: GenerationFinisher,
-          inject: [EventLog, TenantAccounting],
-          useFactory: (eventLog: EventLog, accounting: TenantAccounting) => new GenerationFinisher(eventLog, accounting, config, logger),
+          inject: [EventLog, TenantAccounting, UnfinishedGenerations],
+          useFactory: (eventLog: EventLog, accounting: TenantAccounting, unfinished: UnfinishedGenerations) =>
+            new GenerationFinisher(eventLog, accounting, unfinished, config, logger),
         },
         {
           provide: BatchStore,
@@ -77,7 +84,7 @@ export class CoreModule {
           useFactory: (redis: Redis, keys: RedisKeys) => new GenerationMetaStore(redis, keys, config.generations.ttlSeconds),
         },
       ],
-      exports: [TOKENWIRE_CONFIG, LOGGER, TokenwireMetrics, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore, TenantAccounting, GenerationFinisher, BatchStore],
+      exports: [TOKENWIRE_CONFIG, LOGGER, TokenwireMetrics, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore, TenantAccounting, GenerationFinisher, UnfinishedGenerations, BatchStore],
     };
   }
 }

@@ -13,6 +13,7 @@ export * from './core.module';
 export * from './queue/generations-queue.module';
 export * from './tenants/tenant-accounting';
 export * from './generations/generation-finisher';
+export * from './generations/unfinished-generations';
 export * from './metrics/metrics';
 export * from './metrics/metrics-server';
 export * from './config/resolve-models';

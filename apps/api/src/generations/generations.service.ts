@@ -18,6 +18,7 @@ import {
 import {
   EventLog,
   GenerationFinisher,
+  UnfinishedGenerations,
   GenerationMetaStore,
   TenantAccounting,
   TokenwireMetrics,
@@ -52,6 +53,7 @@ export class GenerationsService {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly accounting: TenantAccounting,
     private readonly finisher: GenerationFinisher,
+    private readonly unfinished: UnfinishedGenerations,
     private readonly providers: ProviderRegistry,
     private readonly metrics: TokenwireMetrics,
   ) {
@@ -85,13 +87,16 @@ export class GenerationsService {
     }
     await this.admitRate(tenantId, limits);
     const id = randomUUID();
-    const backlog = await this.accounting.addActive(tenantId, id);
+    // A generation older than its TTL has no log left to read: its slot is surely stale.
+    const backlog = await this.accounting.addActive(tenantId, id, this.config.generations.ttlSeconds * 1000);
     if (backlog > limits.maxConcurrent) {
       await this.accounting.removeActive(tenantId, id);
       this.metrics.limitRefusals.inc({ tenant: tenantId, limit: 'max_concurrent' });
       throw new ApiError(429, 'rate_limited', `tenant has ${limits.maxConcurrent} unfinished generations, the most allowed`, undefined, { 'retry-after': '1' });
     }
     const createdAt = Date.now();
+    // Tracked before it is queued: if this process dies from here on, the reaper ends the generation.
+    await this.unfinished.add(id, createdAt);
     const job: GenerationJob = {
       generationId: id,
       tenantId,
@@ -107,7 +112,7 @@ export class GenerationsService {
         this.queue.add(GENERATE_JOB, job, { jobId: id, priority: Math.min(backlog, MAX_PRIORITY) }),
       ]);
     } catch (error) {
-      await this.accounting.removeActive(tenantId, id).catch(() => undefined);
+      await Promise.all([this.accounting.removeActive(tenantId, id), this.unfinished.remove(id)]).catch(() => undefined);
       throw error;
     }
     this.logger.info({ jobId: id, tenantId, model: request.model }, 'generation queued');

@@ -25,6 +25,8 @@ export const errorCodeSchema = z.enum([
   'stream_expired',
   /** A streaming client owed more than `api.maxBufferedBytes`, or read nothing of a replay page in time. */
   'slow_consumer',
+  /** The generation's owner died (api or worker) before it ended; the reaper ended it. */
+  'abandoned',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 

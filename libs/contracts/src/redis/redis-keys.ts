@@ -50,6 +50,10 @@ export interface RedisKeys {
   roomChannel(tenantId: string, conversationId: string): string;
   /** Sorted set: leases on a model's upstream slots (member: generation id, score: expiry). */
   modelLeases(model: string): string;
+  /** Sorted set: generations not known to have ended (score: creation time), swept by the reaper. */
+  unfinishedGenerations(): string;
+  /** String: held by the worker sweeping abandoned generations this interval (expires by itself). */
+  reaperLock(): string;
   /** Hash: a batch's state and counters. Batch keys share the hash tag `{batch:<id>}`. */
   batch(batchId: string): string;
   /** Hash: index → input line JSON. */
@@ -93,6 +97,8 @@ export function redisKeys(prefix: string): RedisKeys {
     roomGeneration: (tenant, conversation) => `${prefix}:room:{${tenant}}:${conversation}:generation`,
     roomChannel: (tenant, conversation) => `${prefix}:room:{${tenant}}:${conversation}:live`,
     modelLeases: (model) => `${prefix}:model:{${model}}:leases`,
+    unfinishedGenerations: () => `${prefix}:generations:unfinished`,
+    reaperLock: () => `${prefix}:generations:reaper-lock`,
     batch: (id) => `${prefix}:{batch:${id}}`,
     batchItems: (id) => `${prefix}:{batch:${id}}:items`,
     batchPending: (id) => `${prefix}:{batch:${id}}:pending`,

@@ -133,6 +133,11 @@ export const tokenwireConfigSchema = z.object({
       ttlSeconds: positiveInt.default(3600),
       /** Cap on events kept per generation log (approximate, XADD MAXLEN ~). */
       maxEvents: positiveInt.default(100_000),
+      /**
+       * A generation that has neither a terminal event nor a live job (queued, running, retrying)
+       * this long after it was created is ended by the reaper with `error {code: "abandoned"}`.
+       */
+      abandonAfterMs: positiveInt.default(30_000),
     })
     .prefault({}),
   auth: z
@@ -244,6 +249,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_BREAKER_FAILURE_THRESHOLD: ['upstream', 'breakerFailureThreshold'],
   TOKENWIRE_BREAKER_RESET_MS: ['upstream', 'breakerResetMs'],
   TOKENWIRE_GENERATION_TTL_SECONDS: ['generations', 'ttlSeconds'],
+  TOKENWIRE_GENERATION_ABANDON_AFTER_MS: ['generations', 'abandonAfterMs'],
   TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
   LOG_LEVEL: ['log', 'level'],
   LOG_FORMAT: ['log', 'format'],

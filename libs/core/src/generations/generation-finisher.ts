@@ -5,6 +5,7 @@ import { limitsFor } from '../config/config.schema';
 import type { EventLog } from '../events/event-log';
 import type { Logger } from '../logging/logger';
 import type { GenerationUsage, TenantAccounting } from '../tenants/tenant-accounting';
+import type { UnfinishedGenerations } from './unfinished-generations';
 
 /** Attempts (over about 30 s) to write a terminal event while Redis is unreachable. */
 const TERMINAL_WRITE_ATTEMPTS = 8;
@@ -25,6 +26,7 @@ export class GenerationFinisher {
   constructor(
     private readonly eventLog: EventLog,
     private readonly accounting: TenantAccounting,
+    private readonly unfinished: UnfinishedGenerations,
     private readonly config: TokenwireConfig,
     private readonly logger: Logger,
   ) {}
@@ -50,6 +52,7 @@ export class GenerationFinisher {
     await this.accounting
       .recordFinished(generation.tenantId, generation.id, generation.model, usage, tokensPerMinute)
       .catch((error: unknown) => log.error({ err: error }, 'cannot record usage of a finished generation'));
+    await this.unfinished.remove(generation.id).catch((error: unknown) => log.warn({ err: error }, 'cannot untrack a finished generation; the reaper will'));
     return true;
   }
 }

@@ -69,10 +69,15 @@ export class TenantAccounting {
     return { waitMs: ok === 1 ? 0 : waitMs, remaining: Math.max(0, remaining), resetMs: Math.max(0, resetMs) };
   }
 
-  /** Records a started generation; returns how many the tenant now has unfinished (this one included). */
-  async addActive(tenantId: string, generationId: string): Promise<number> {
+  /**
+   * Records a started generation; returns how many the tenant now has unfinished (this one included).
+   * Entries older than `maxAgeMs` are dropped first: whatever leaked one (an owner that died before
+   * even the reaper could see its generation) cannot hold the slot for ever.
+   */
+  async addActive(tenantId: string, generationId: string, maxAgeMs: number): Promise<number> {
     const key = this.keys.tenantActive(tenantId);
-    const [, count] = (await this.redis.multi().zadd(key, Date.now(), generationId).zcard(key).exec())!;
+    const now = Date.now();
+    const [, , count] = (await this.redis.multi().zremrangebyscore(key, '-inf', now - maxAgeMs).zadd(key, now, generationId).zcard(key).exec())!;
     return Number(count![1]);
   }
 
