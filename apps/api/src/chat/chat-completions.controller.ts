@@ -39,10 +39,10 @@ export class ChatCompletionsController {
 
   /**
    * Streams as OpenAI does, with one rule for errors: the response headers wait (up to
-   * `api.streamHeaderHoldMs`, at most one keep-alive interval) for the first token or the first error. An error before the first
-   * token is then a plain HTTP error with its own status, as OpenAI answers, so SDKs raise the
-   * matching class. Once the hold expires the stream starts with a `: ping` and a later error is
-   * an error frame.
+   * `api.streamHeaderHoldMs`, at most one keep-alive interval) for the first token or the first
+   * error. An error before the first token is then a plain HTTP error with its own status, as
+   * OpenAI answers, so SDKs raise the matching class. Once the hold expires the stream starts
+   * with a `: ping` and a later error is an error frame.
    */
   private async stream(id: string, format: OpenAIChunkFormatter, includeUsage: boolean, request: Request, response: Response): Promise<void> {
     let sse: SseStream | undefined;
