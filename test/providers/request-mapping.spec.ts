@@ -131,6 +131,22 @@ describe('request mapping per upstream', () => {
   });
 });
 
+describe('an error body the upstream compressed', () => {
+  const server = new OpenAIProtocolServer();
+  before(() => server.start());
+  after(() => server.stop());
+
+  it('is decoded: the upstream code and param survive a gzip-compressed 400', async () => {
+    const provider = builtInProviderFactories['openai-compatible']!(server.providerOptions());
+    server.script = { tokens: [], compress: 'gzip', refuse: { status: 400, code: 'context_length_exceeded', message: 'too long', param: 'messages' } };
+    await assert.rejects(run(provider, {}), (error: unknown) => {
+      assert.ok(error instanceof UpstreamHttpError, String(error));
+      assert.deepEqual([error.status, error.upstream?.code, error.upstream?.param, error.upstream?.message], [400, 'context_length_exceeded', 'messages', 'too long']);
+      return true;
+    });
+  });
+});
+
 /** The gRPC status table (README, "Upstream errors"): against a real grpc-js server where a server can send the status. */
 describe('gRPC statuses as typed errors', () => {
   const server = new GrpcProtocolServer('server-stream');

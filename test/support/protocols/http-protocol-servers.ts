@@ -75,7 +75,9 @@ abstract class HttpProtocolServer implements ProtocolServer {
     const refuse = script.refuse ?? this.validate(this.lastBody);
     if (refuse) {
       tracking.finished();
-      res.writeHead(refuse.status, { 'content-type': 'application/json' }).end(JSON.stringify(this.refusalBody(refuse)));
+      const body = JSON.stringify(this.refusalBody(refuse));
+      if (script.compress === 'gzip') res.writeHead(refuse.status, { 'content-type': 'application/json', 'content-encoding': 'gzip' }).end(zlib.gzipSync(body));
+      else res.writeHead(refuse.status, { 'content-type': 'application/json' }).end(body);
       return;
     }
     const out = this.out(res, script);

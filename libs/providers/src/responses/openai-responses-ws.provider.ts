@@ -119,7 +119,7 @@ export class OpenAIResponsesWsProvider implements LanguageModelProvider {
         signal.removeEventListener('abort', onAbort);
         resolve();
       });
-      socket.once('unexpected-response', (_req, response) => void refusedUpgrade(response, o.url).then(reject));
+      socket.once('unexpected-response', (_req, response) => refusedUpgrade(response, o.url).then(reject, reject));
       socket.once('error', (error) => reject(new UpstreamConnectError(`cannot reach upstream ${o.url}: ${error.message}`, { cause: error })));
     });
     socket.on('error', () => undefined); // errors while idle just retire the socket at its next acquire

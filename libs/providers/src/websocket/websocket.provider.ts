@@ -77,11 +77,12 @@ export class WebSocketProvider implements LanguageModelProvider {
       notify();
     });
     socket.on('unexpected-response', (_req, response) => {
-      void refusedUpgrade(response, o.url).then((error) => {
+      const end = (error: Error) => {
         ended = error;
         socket.terminate();
         notify();
-      });
+      };
+      refusedUpgrade(response, o.url).then(end, end);
     });
     socket.on('error', (error) => {
       ended ??= socket.readyState === WebSocket.CONNECTING || !opened ? new UpstreamConnectError(`cannot reach upstream ${o.url}: ${error.message}`, { cause: error }) : new UpstreamClosedError(`WebSocket failed: ${error.message}`);
