@@ -7,6 +7,8 @@ import { waitFor } from '../support/wait';
 
 const root = path.resolve(__dirname, '..', '..', '..'); // from test/dist/ops
 const START_ALL = path.join(root, 'scripts', 'start-all.mjs');
+// Booting an api and a worker took over 30 s on 2 cores shared with the rest of the suite; a deadline, not a sleep.
+const STARTUP_DEADLINE_MS = 90_000;
 
 interface Started {
   child: ChildProcess;
@@ -66,7 +68,7 @@ describe('npm start', () => {
   it('on a terminal: readable log lines and a banner with working links once api and worker are up', async () => {
     assert.equal(spawnSync('script', ['--version']).error, undefined, 'util-linux `script` gives this test its terminal');
     const started = start({ terminal: true });
-    await waitFor('the banner', () => /try\s+curl/.test(started.output()), { timeoutMs: 30_000 });
+    await waitFor('the banner', () => /try\s+curl/.test(started.output()), { timeoutMs: STARTUP_DEADLINE_MS });
     // eslint-disable-next-line no-control-regex
     const text = started.output().replace(/\x1b\[[0-9;]*m/g, '');
     const playground = /playground\s+(http:\/\/\S+)/.exec(text)![1]!;
@@ -92,7 +94,7 @@ describe('npm start', () => {
 
   it('not on a terminal: every line on stdout is a JSON log line', async () => {
     const started = start({ terminal: false });
-    await waitFor('api and worker to be up', () => /"api listening"/.test(started.output()) && /"worker started"/.test(started.output()), { timeoutMs: 30_000 });
+    await waitFor('api and worker to be up', () => /"api listening"/.test(started.output()) && /"worker started"/.test(started.output()), { timeoutMs: STARTUP_DEADLINE_MS });
     const lines = started.output().split('\n').filter(Boolean);
     await started.stop();
     for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a JSON line: ${line}`);
@@ -101,7 +103,7 @@ describe('npm start', () => {
 
   it('LOG_FORMAT=json keeps JSON lines on a terminal too', async () => {
     const started = start({ terminal: true, env: { LOG_FORMAT: 'json' } });
-    await waitFor('api and worker to be up', () => /"api listening"/.test(started.output()) && /"worker started"/.test(started.output()), { timeoutMs: 30_000 });
+    await waitFor('api and worker to be up', () => /"api listening"/.test(started.output()) && /"worker started"/.test(started.output()), { timeoutMs: STARTUP_DEADLINE_MS });
     const lines = started.output().split(/\r?\n/).filter((line) => line.trim());
     await started.stop();
     for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a JSON line: ${line}`);
