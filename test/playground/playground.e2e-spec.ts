@@ -12,6 +12,8 @@ import { OPERATOR_TOKEN, createKey } from '../support/tenants';
 const DEMO = { tokenDelayMs: 30, tokens: 40 };
 const MEDIUM = { tokenDelayMs: 40, tokens: 120 };
 const SLOW = { tokenDelayMs: 60, tokens: 300 };
+// Long enough (10 s) that a reload and re-join finish while it runs, even on a loaded machine.
+const LONG = { tokenDelayMs: 50, tokens: 200 };
 const expected = (prompt: string, options = DEMO) => new DemoProvider(options).replyTokens([{ role: 'user', content: prompt }]).join('');
 // PLAYGROUND_SCREENSHOTS=docs refreshes the README's pictures.
 const SCREENSHOTS = process.env.PLAYGROUND_SCREENSHOTS;
@@ -35,6 +37,7 @@ describe('browser playground', () => {
         { name: 'demo', provider: 'demo', options: DEMO },
         { name: 'medium', provider: 'demo', options: MEDIUM },
         { name: 'slow', provider: 'demo', options: SLOW },
+        { name: 'long', provider: 'demo', options: LONG },
       ],
     });
     key = await createKey(gateway.url, 'playground-tenant');
@@ -139,12 +142,12 @@ describe('browser playground', () => {
 
   it('a reload mid-stream resumes: the page shows the prompt and the whole reply once', async () => {
     const page = await openJoined('team-3', 'Alice');
-    await send(page, 'demo', 'survive a reload');
+    await send(page, 'long', 'survive a reload');
     await page.waitForFunction("(document.querySelector('.message .text')?.textContent ?? '').length > 10");
     await page.reload();
     // The page re-joins from localStorage; the running generation is replayed from its start, then live.
-    await page.waitForSelector('.message[data-status=done]', { timeout: 15_000 });
-    assert.equal(await replyText(page), expected('survive a reload'));
+    await page.waitForSelector('.message[data-status=done]', { timeout: 30_000 });
+    assert.equal(await replyText(page), expected('survive a reload', LONG));
     assert.equal(await page.locator('.message').count(), 1, 'one reply, not a duplicate');
     assert.equal(await lastPrompt(page).locator('.body').textContent(), 'survive a reload');
     assert.match((await lastMessage(page).locator('.stats').textContent()) ?? '', /joined mid-stream/);
