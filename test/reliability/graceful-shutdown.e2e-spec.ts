@@ -25,8 +25,9 @@ describe('graceful shutdown (SIGTERM)', () => {
       REDIS_URL: testRedisUrl(),
       TOKENWIRE_REDIS_PREFIX: prefix,
       TOKENWIRE_CONFIG: writeConfigFile({ models: [{ name: 'demo', provider: 'demo', options: DEMO_OPTIONS }] }),
-      TOKENWIRE_WORKER_LOCK_DURATION_MS: '1000',
-      TOKENWIRE_WORKER_STALLED_INTERVAL_MS: '500',
+      // Long enough that a loaded machine's pauses do not lose a live worker's lock (test/reliability/lost-lock does that on purpose).
+      TOKENWIRE_WORKER_LOCK_DURATION_MS: '4000',
+      TOKENWIRE_WORKER_STALLED_INTERVAL_MS: '1000',
       ...extra,
     };
     return async (name: 'api' | 'worker') => {

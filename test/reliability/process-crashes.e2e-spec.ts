@@ -15,9 +15,10 @@ function environment(prefix: string): Record<string, string> {
     REDIS_URL: testRedisUrl(),
     TOKENWIRE_REDIS_PREFIX: prefix,
     TOKENWIRE_CONFIG: writeConfigFile({ models: [{ name: 'demo', provider: 'demo', options: DEMO_OPTIONS }] }),
-    // Short locks so a killed worker's job is recovered within seconds.
-    TOKENWIRE_WORKER_LOCK_DURATION_MS: '1000',
-    TOKENWIRE_WORKER_STALLED_INTERVAL_MS: '500',
+    // Locks short enough that a killed worker's job is recovered within seconds, long enough that a
+    // loaded machine's pauses do not lose a live worker's lock (that is test/reliability/lost-lock).
+    TOKENWIRE_WORKER_LOCK_DURATION_MS: '4000',
+    TOKENWIRE_WORKER_STALLED_INTERVAL_MS: '1000',
   };
 }
 
