@@ -34,7 +34,8 @@ export interface SpawnedGateway {
 export async function spawnGateway(config: TokenwireConfigInput): Promise<SpawnedGateway> {
   const prefix = uniquePrefix();
   const env = { REDIS_URL: testRedisUrl(), TOKENWIRE_REDIS_PREFIX: prefix, TOKENWIRE_CONFIG: writeConfigFile(config) };
-  const [api, worker] = await Promise.all([spawnApp('api', env), spawnApp('worker', env)]);
+  // A loaded machine (2 cores, many test processes) can take over 20 s to start both.
+  const [api, worker] = await Promise.all([spawnApp('api', env, { readyTimeoutMs: 60_000 }), spawnApp('worker', env, { readyTimeoutMs: 60_000 })]);
   return {
     api,
     worker,
