@@ -208,7 +208,7 @@ export class TokenwireClient {
         setTimeout(() => socket.connected && serverDisconnects.reset(), 5_000);
         if (connectedBefore) {
           // A resubscribe cut short by another disconnect is simply sent again on the next connect.
-          for (const stream of this.streams.values()) void this.resubscribe(socket, stream, this.backoff());
+          for (const stream of this.streams.values()) void this.resubscribe(socket, stream, this.backoff()).catch(() => undefined);
           for (const conversationId of this.rooms.keys()) void this.joinRoom(socket, conversationId).catch(() => undefined);
         }
         for (const listener of this.connectionListeners) listener(connectedBefore ? 'reconnected' : 'connected');

@@ -27,7 +27,9 @@ export class ConversationRoomsService {
 
   attach(namespace: Namespace): void {
     this.namespace = namespace;
-    this.bus.onGeneration((room, jobId, recovered) => void this.streamToRoom(room, jobId, recovered));
+    this.bus.onGeneration((room, jobId, recovered) => {
+      this.streamToRoom(room, jobId, recovered).catch((error: unknown) => this.logger.error({ err: error, jobId }, 'cannot stream a generation to a room'));
+    });
   }
 
   /** Joins the room; returns the room's running generation, which the socket now follows from its start. */
@@ -61,7 +63,8 @@ export class ConversationRoomsService {
     if (recovered && (await this.runningGeneration(room)) !== jobId) return;
     for (const socketId of this.namespace.adapter.rooms.get(roomName(room)) ?? []) {
       const socket = this.namespace.sockets.get(socketId);
-      if (socket) void this.followFromStart(socket, room, jobId);
+      // followFromStart logs its own failures; the catch only keeps a rejection from ending the process.
+      if (socket) this.followFromStart(socket, room, jobId).catch(() => undefined);
     }
   }
 

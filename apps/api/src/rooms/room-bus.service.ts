@@ -45,7 +45,7 @@ export class RoomBusService implements OnModuleInit, OnApplicationShutdown {
     // again (waiting for it, as ioredis re-subscribes only after 'ready'), then re-read every room.
     let connectedBefore = false;
     this.subscriber.on('ready', () => {
-      if (connectedBefore) void this.rereadAfterReconnect();
+      if (connectedBefore) this.rereadAfterReconnect().catch((error: unknown) => this.logger.error({ err: error }, 'cannot re-read the rooms after a reconnect'));
       connectedBefore = true;
     });
   }

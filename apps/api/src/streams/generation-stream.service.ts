@@ -108,7 +108,10 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
       generationId,
       afterSeq,
       (s) => this.release(channel, s),
-      (s) => void this.replay(s),
+      // replay logs and closes the subscription on failure; the catch keeps its rethrow from ending the process.
+      (s) => {
+        this.replay(s).catch(() => undefined);
+      },
     );
     entry.subscriptions.add(subscription);
     this.metrics.activeStreams.inc();
