@@ -133,8 +133,48 @@ describe('Files and Batches the SDK way', () => {
     const file = await client.files.create({ file: await toFile(Buffer.from(jsonl(line('x'))), 'x.jsonl'), purpose: 'batch' });
     await assert.rejects(client.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' }), (error: unknown) => {
       assert.ok(error instanceof OpenAI.BadRequestError);
-      assert.match(error.message, /only "\/v1\/chat\/completions"/);
+      assert.match(error.message, /endpoint: one of "\/v1\/chat\/completions", "\/v1\/responses", "\/v1\/messages"/);
       return true;
     });
+    await assert.rejects(client.batches.create({ input_file_id: file.id, endpoint: '/v1/responses', completion_window: '24h' }), (error: unknown) => {
+      assert.ok(error instanceof OpenAI.BadRequestError);
+      assert.match(error.message, /line 1: url: every line of this batch goes to \/v1\/responses/);
+      return true;
+    });
+  });
+
+  it('a /v1/messages batch and a /v1/responses batch answer each line in that API\u2019s shape', async () => {
+    const expected = (content: string) => new DemoProvider(DEMO_OPTIONS).replyTokens([{ role: 'user', content }]).join('');
+    const run = async (endpoint: '/v1/messages' | '/v1/responses', lines: object[]) => {
+      const file = await client.files.create({ file: await toFile(Buffer.from(jsonl(...lines.map((l) => JSON.stringify(l)))), 'api.jsonl'), purpose: 'batch' });
+      // The SDK's types do not list /v1/messages; the request is the same.
+      const batch = await client.batches.create({ input_file_id: file.id, endpoint: endpoint as '/v1/responses', completion_window: '24h' });
+      assert.equal(batch.endpoint, endpoint);
+      const done = await waitFor(`the ${endpoint} batch to complete`, async () => {
+        const polled = await client.batches.retrieve(batch.id);
+        return polled.status === 'completed' ? polled : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 100 });
+      return (await (await client.files.content(done.output_file_id!)).text()).trim().split('\n').map((l) => JSON.parse(l) as { custom_id: string; response: { body: Record<string, unknown> } });
+    };
+    const messages = await run('/v1/messages', [
+      { custom_id: 'm1', method: 'POST', url: '/v1/messages', body: { model: 'demo', max_tokens: 50, system: 'be kind', messages: [{ role: 'user', content: 'anthropic line' }] } },
+    ]);
+    const message = messages[0]!.response.body as { type: string; role: string; content: Array<{ type: string; text: string }>; stop_reason: string; usage: { output_tokens: number } };
+    assert.equal(message.type, 'message');
+    assert.equal(message.role, 'assistant');
+    assert.equal(message.stop_reason, 'end_turn');
+    assert.equal(message.content[0]?.text, expected('anthropic line'));
+    assert.equal(message.usage.output_tokens, DEMO_OPTIONS.tokens);
+    const responses = await run('/v1/responses', [{ custom_id: 'r1', method: 'POST', url: '/v1/responses', body: { model: 'demo', input: 'responses line' } }]);
+    const response = responses[0]!.response.body as { object: string; status: string; output: Array<{ type: string; content: Array<{ text: string }> }>; usage: { output_tokens: number } };
+    assert.equal(response.object, 'response');
+    assert.equal(response.status, 'completed');
+    assert.equal(response.output[0]?.type, 'message');
+    assert.equal(response.output[0]?.content[0]?.text, expected('responses line'));
+    assert.equal(response.usage.output_tokens, DEMO_OPTIONS.tokens);
+    await assert.rejects(
+      client.files.create({ file: await toFile(Buffer.from(jsonl(JSON.stringify({ custom_id: 'bad', url: '/v1/messages', body: { model: 'demo', messages: [{ role: 'user', content: 'x' }] } }))), 'bad.jsonl'), purpose: 'batch' }),
+      /line 1: body\.max_tokens/,
+    );
   });
 });

@@ -24,7 +24,8 @@ export class BatchesController {
   @HttpCode(200)
   create(@TenantId() tenantId: string, @Body() body: unknown) {
     if (body !== null && typeof body === 'object' && !Array.isArray(body)) return this.batches.createFromFile(tenantId, parseOrThrow(createBatchFromFileSchema, body));
-    return this.batches.create(tenantId, this.batches.parse(body));
+    const { endpoint, lines } = this.batches.parse(body);
+    return this.batches.create(tenantId, lines, { endpoint });
   }
 
   @Get(':id')
@@ -60,7 +61,6 @@ export class BatchesController {
   }
 
   private async download(tenantId: string, id: string, which: 'output' | 'errors', response: Response): Promise<void> {
-    const batch = await this.batches.stored(tenantId, id);
-    await writeJsonl(response, this.batches.results(id, batch.request_counts.total, which));
+    await writeJsonl(response, this.batches.results(await this.batches.require(tenantId, id), which));
   }
 }

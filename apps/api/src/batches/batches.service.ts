@@ -5,12 +5,19 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import {
+  BATCH_ENDPOINTS,
   GENERATIONS_QUEUE,
+  anthropicToChatRequest,
   batchInputLineSchema,
+  messagesBatchLineSchema,
+  responsesBatchLineSchema,
+  responsesToChatRequest,
   toGenerationParams,
   type Batch,
+  type BatchEndpoint,
   type BatchInputLine,
   type BatchObject,
+  type BatchOutputLine,
   type CreateBatchFromFile,
   type RedisKeys,
 } from '@tokenwire/contracts';
@@ -18,11 +25,18 @@ import { ProviderRegistry } from '@tokenwire/providers';
 import { BatchStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, feedBatch, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError, echo } from '../common/api-error';
 import { FilesStore } from '../files/files.store';
+import { BATCH_OUTPUT_VIEWS, type ChatCompletionBody } from './batch-output-views';
 
 /** How a batch was created; a direct JSONL upload has no input file. */
 type BatchInfo = Pick<BatchObject, 'endpoint' | 'input_file_id' | 'completion_window' | 'metadata'>;
 const DIRECT_UPLOAD: BatchInfo = { endpoint: '/v1/chat/completions', input_file_id: null, completion_window: '24h', metadata: null };
 const COMPLETION_WINDOW_SECONDS = 24 * 3600;
+
+/** A raw line's `url` when it names one of the batch endpoints. */
+function urlOf(value: unknown): BatchEndpoint | undefined {
+  const url = (value as { url?: unknown } | null)?.url;
+  return typeof url === 'string' && (BATCH_ENDPOINTS as readonly string[]).includes(url) ? (url as BatchEndpoint) : undefined;
+}
 
 /** The ids of a batch's output and error files (views of its results, see FilesService). */
 export const batchFileId = (batchId: string, which: 'output' | 'errors') => `file-${batchId}-${which}`;
@@ -45,8 +59,12 @@ export class BatchesService {
     this.modelNames = new Set(config.models.map((m) => m.name));
   }
 
-  /** Parses an upload: a JSON array of lines, or JSONL text. Errors name the line (1-based) and the field. */
-  parse(body: unknown): BatchInputLine[] {
+  /**
+   * Parses an upload: a JSON array of lines, or JSONL text. Errors name the line (1-based) and the field.
+   * Every line speaks the batch's endpoint (given, else the first line's `url`, else chat completions);
+   * Responses and Messages lines become the chat request they run as.
+   */
+  parse(body: unknown, endpoint?: BatchEndpoint): { endpoint: BatchEndpoint; lines: BatchInputLine[] } {
     let raw: unknown[];
     if (Array.isArray(body)) raw = body;
     else if (typeof body === 'string') {
@@ -62,26 +80,49 @@ export class BatchesService {
     } else throw new ApiError(400, 'invalid_request', 'send JSONL (content-type application/jsonl) or a JSON array of batch lines');
     if (raw.length === 0) throw new ApiError(400, 'invalid_request', 'the batch is empty');
     if (raw.length > this.config.batches.maxItems) throw new ApiError(400, 'invalid_request', `at most ${this.config.batches.maxItems} lines per batch`);
+    const batchEndpoint = endpoint ?? urlOf(raw[0]) ?? '/v1/chat/completions';
     const seen = new Set<string>();
-    return raw.map((value, i) => {
-      const parsed = batchInputLineSchema.safeParse(value);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        throw new ApiError(400, 'invalid_request', `line ${i + 1}: ${issue.path.join('.') || '(line)'}: ${z.prettifyError(parsed.error).split('\n')[0]?.replace(/^✖ /, '') ?? issue.message}`);
-      }
-      if (seen.has(parsed.data.custom_id)) throw new ApiError(400, 'invalid_request', `line ${i + 1}: custom_id "${parsed.data.custom_id}" is used twice`);
-      seen.add(parsed.data.custom_id);
-      const { body: request } = parsed.data;
+    const lines = raw.map((value, i) => {
+      const named = (value as { url?: unknown } | null)?.url;
+      if (named !== undefined && urlOf(value) === undefined) throw new ApiError(400, 'invalid_request', `line ${i + 1}: url: one of ${BATCH_ENDPOINTS.join(', ')}`);
+      const url = urlOf(value) ?? batchEndpoint;
+      if (url !== batchEndpoint) throw new ApiError(400, 'invalid_request', `line ${i + 1}: url: every line of this batch goes to ${batchEndpoint}, not ${echo(url)}`);
+      const line = this.parseLine({ ...(value as object), url }, url, i + 1);
+      if (seen.has(line.custom_id)) throw new ApiError(400, 'invalid_request', `line ${i + 1}: custom_id "${line.custom_id}" is used twice`);
+      seen.add(line.custom_id);
+      const { body: request } = line;
       if (!this.modelNames.has(request.model)) throw new ApiError(400, 'model_not_found', `line ${i + 1}: the model ${echo(request.model)} does not exist`);
       const refusal = this.providers.refusal(request.model, { messages: request.messages, params: toGenerationParams(request) });
       if (refusal) throw new ApiError(400, 'invalid_request', `line ${i + 1}: ${refusal.message}`, refusal.param);
-      return parsed.data;
+      return line;
     });
+    return { endpoint: batchEndpoint, lines };
   }
 
-  async create(tenantId: string, lines: BatchInputLine[], info: BatchInfo = DIRECT_UPLOAD): Promise<BatchObject> {
+  /** One line, validated against its endpoint's schema, as the chat line it runs as. */
+  private parseLine(value: unknown, url: BatchEndpoint, lineNumber: number): BatchInputLine {
+    const fail = (error: z.ZodError): never => {
+      const issue = error.issues[0]!;
+      throw new ApiError(400, 'invalid_request', `line ${lineNumber}: ${issue.path.join('.') || '(line)'}: ${z.prettifyError(error).split('\n')[0]?.replace(/^✖ /, '') ?? issue.message}`);
+    };
+    if (url === '/v1/messages') {
+      const parsed = messagesBatchLineSchema.safeParse(value);
+      if (!parsed.success) return fail(parsed.error);
+      return { custom_id: parsed.data.custom_id, method: 'POST', url: '/v1/chat/completions', body: { ...anthropicToChatRequest(parsed.data.body), stream: false } };
+    }
+    if (url === '/v1/responses') {
+      const parsed = responsesBatchLineSchema.safeParse(value);
+      if (!parsed.success) return fail(parsed.error);
+      return { custom_id: parsed.data.custom_id, method: 'POST', url: '/v1/chat/completions', body: { ...responsesToChatRequest(parsed.data.body), stream: false } };
+    }
+    const parsed = batchInputLineSchema.safeParse(value);
+    if (!parsed.success) return fail(parsed.error);
+    return parsed.data;
+  }
+
+  async create(tenantId: string, lines: BatchInputLine[], info: Partial<BatchInfo> = {}): Promise<BatchObject> {
     const id = `batch_${randomUUID().replaceAll('-', '')}`;
-    await this.redis.set(this.keys.batchInfo(id), JSON.stringify(info), 'EX', this.config.batches.ttlSeconds);
+    await this.redis.set(this.keys.batchInfo(id), JSON.stringify({ ...DIRECT_UPLOAD, ...info }), 'EX', this.config.batches.ttlSeconds);
     await this.store.create(id, tenantId, lines);
     await feedBatch(this.store, this.queue, id, tenantId, this.config.batches.concurrency, this.config.batches.itemAttempts);
     this.logger.info({ batchId: id, tenantId, items: lines.length }, 'batch created');
@@ -92,7 +133,8 @@ export class BatchesService {
   async createFromFile(tenantId: string, request: CreateBatchFromFile): Promise<BatchObject> {
     const text = await this.files.text(tenantId, request.input_file_id);
     if (text === undefined) throw new ApiError(404, 'not_found', `no file with id ${echo(request.input_file_id)}`, 'input_file_id');
-    return this.create(tenantId, this.parse(text), { endpoint: request.endpoint, input_file_id: request.input_file_id, completion_window: request.completion_window, metadata: request.metadata ?? null });
+    const { lines } = this.parse(text, request.endpoint);
+    return this.create(tenantId, lines, { endpoint: request.endpoint, input_file_id: request.input_file_id, completion_window: request.completion_window, metadata: request.metadata ?? null });
   }
 
   /** The batch as the API answers it, or 404 (also for another tenant's). */
@@ -133,8 +175,18 @@ export class BatchesService {
     return this.require(tenantId, id);
   }
 
-  results(id: string, total: number, which: 'output' | 'errors'): AsyncGenerator<string> {
-    return this.store.results(id, total, which);
+  /** Result lines in input order; a Responses or Messages batch's successes carry that API's object. */
+  async *results(batch: Pick<BatchObject, 'id' | 'endpoint' | 'request_counts'>, which: 'output' | 'errors'): AsyncGenerator<string> {
+    const view = which === 'output' ? BATCH_OUTPUT_VIEWS[batch.endpoint as BatchEndpoint] : undefined;
+    for await (const line of this.store.results(batch.id, batch.request_counts.total, which)) {
+      if (!view) {
+        yield line;
+        continue;
+      }
+      const parsed = JSON.parse(line) as BatchOutputLine;
+      if (parsed.response) parsed.response.body = view(parsed.response.body as unknown as ChatCompletionBody) as Record<string, unknown>;
+      yield JSON.stringify(parsed);
+    }
   }
 
   /** Calls `onProgress` whenever the counts change (polling Redis), until the batch ends or `signal` aborts. */

@@ -48,8 +48,8 @@ export class FilesService {
     const file = await this.require(tenantId, id);
     const batchFile = BATCH_FILE.exec(id);
     if (!batchFile) return { lines: false, source: this.store.chunks(tenantId, file.id) };
-    const batch = await this.batches.stored(tenantId, batchFile[1]!);
-    return { lines: true, source: this.batches.results(batch.id, batch.request_counts.total, batchFile[2] as 'output' | 'errors') };
+    const batch = await this.batches.require(tenantId, batchFile[1]!);
+    return { lines: true, source: this.batches.results(batch, batchFile[2] as 'output' | 'errors') };
   }
 
   /** A batch's output or error file, once the batch has ended. */
@@ -58,7 +58,7 @@ export class FilesService {
     const id = which === 'output' ? batch?.output_file_id : batch?.error_file_id;
     if (!batch || !id) return undefined;
     let bytes = 0;
-    for await (const line of this.batches.results(batchId, batch.request_counts.total, which)) bytes += Buffer.byteLength(line) + 1;
+    for await (const line of this.batches.results(batch, which)) bytes += Buffer.byteLength(line) + 1;
     const createdAt = batch.finished_at ?? batch.created_at;
     return { id, object: 'file', bytes, created_at: createdAt, expires_at: batch.created_at + this.config.batches.ttlSeconds, filename: `${batchId}_${which}.jsonl`, purpose: 'batch_output', status: 'processed', status_details: null };
   }

@@ -38,13 +38,12 @@ export class GenerationReaderService {
     let subscription: GenerationSubscription | undefined;
     const finished = new Promise<void>((resolve, reject) => {
       this.streams
-        .subscribe(id, 0, (event) => {
-          events.push(event);
-          if (isTerminalEvent(event)) resolve();
-        })
+        .subscribe(id, 0, (event) => events.push(event))
         .then(
           (opened) => {
             subscription = opened;
+            // After the terminal event, or first when the client left or the api shuts down: never wait out the timeout for nobody.
+            opened.onClosed(() => resolve());
             this.cancelWhenAbandoned(id, opened, response);
           },
           // Redis refused the subscription or the replay: an answer to this request (a 503), not an unhandled rejection.
@@ -52,7 +51,7 @@ export class GenerationReaderService {
         );
     });
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, this.config.api.requestTimeoutMs, 'timeout')));
+    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, this.config.api.requestTimeoutMs, 'timeout').unref()));
     try {
       const ended = await Promise.race([finished, timeout]).catch(async (error: unknown) => {
         // Nobody will read this generation: stop it if Redis lets us, and answer with the failure.
@@ -67,7 +66,12 @@ export class GenerationReaderService {
     } finally {
       clearTimeout(timer);
     }
-    return response.destroyed ? undefined : events;
+    if (response.destroyed) return undefined;
+    const last = events[events.length - 1];
+    if (!last || !isTerminalEvent(last)) {
+      throw new ApiError(503, 'internal_error', 'the api closed this request before the generation ended (shutting down); retry', undefined, { 'retry-after': '1' });
+    }
+    return events;
   }
 
   /** The client left before the end: cancel, unless another listener (any api process) still reads. */

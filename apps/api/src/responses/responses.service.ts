@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { responsesInputToMessages, type ChatCompletionRequest, type ChatMessage, type RedisKeys, type ResponseObject, type ResponsesRequest } from '@tokenwire/contracts';
+import { responsesInputToMessages, responsesToChatRequest, type ChatMessage, type RedisKeys, type ResponseObject, type ResponsesRequest } from '@tokenwire/contracts';
 import { EventLog, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError, echo } from '../common/api-error';
 import { GenerationsService } from '../generations/generations.service';
@@ -32,19 +32,7 @@ export class ResponsesService {
     if (background && !store) throw new ApiError(400, 'invalid_request', 'background responses must be stored: drop store: false', 'store');
     const previous = body.previous_response_id ? await this.previousConversation(tenantId, body.previous_response_id) : [];
     const messages = [...previous, ...responsesInputToMessages(body.input)];
-    const request: ChatCompletionRequest = {
-      model: body.model,
-      messages: body.instructions ? [{ role: 'system', content: body.instructions }, ...messages] : messages,
-      max_tokens: body.max_output_tokens ?? undefined,
-      temperature: body.temperature,
-      top_p: body.top_p,
-      user: body.user,
-      tools: body.tools?.map((tool) => ({
-        type: 'function' as const,
-        function: { name: tool.name, description: tool.description ?? undefined, parameters: tool.parameters ?? undefined, strict: tool.strict },
-      })),
-      tool_choice: typeof body.tool_choice === 'object' ? { type: 'function', function: { name: body.tool_choice.name } } : body.tool_choice,
-    };
+    const request = responsesToChatRequest(body, messages);
     const { id: generationId, createdAt } = await this.generations.create(tenantId, request);
     const record: StoredResponse = {
       id: `${RESPONSE_PREFIX}${generationId}`,

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { chatCompletionRequestSchema } from '../chat/chat-request.schema';
 import { errorCodeSchema } from '../errors/error.schema';
+import { anthropicMessagesRequestSchema } from '../anthropic/messages-request.schema';
+import { responsesRequestSchema } from '../responses/responses-request.schema';
+
+/** The inbound APIs a batch line may speak; a batch's lines all speak its `endpoint`. */
+export const BATCH_ENDPOINTS = ['/v1/chat/completions', '/v1/responses', '/v1/messages'] as const;
+export const batchEndpointSchema = z.enum(BATCH_ENDPOINTS, { message: `endpoint: one of ${BATCH_ENDPOINTS.map((e) => `"${e}"`).join(', ')}` });
+export type BatchEndpoint = z.infer<typeof batchEndpointSchema>;
 
 /** One line of a batch input (OpenAI's batch line: `method` and `url` optional, the chat request in `body`). */
 export const batchInputLineSchema = z.object({
@@ -10,6 +17,26 @@ export const batchInputLineSchema = z.object({
   body: chatCompletionRequestSchema.extend({ stream: z.literal(false).optional() }),
 });
 export type BatchInputLine = z.infer<typeof batchInputLineSchema>;
+
+/** A line of a `/v1/responses` batch: one request, no streaming, background or conversation. */
+export const responsesBatchLineSchema = z.object({
+  custom_id: z.string().min(1).max(256),
+  method: z.literal('POST').optional(),
+  url: z.literal('/v1/responses'),
+  body: responsesRequestSchema.extend({
+    stream: z.literal(false, { message: 'batch lines do not stream' }).nullable().optional(),
+    background: z.literal(false, { message: 'a batch line is background already' }).nullable().optional(),
+    previous_response_id: z.null({ message: 'batch lines cannot continue a conversation (previous_response_id)' }).optional(),
+  }),
+});
+
+/** A line of a `/v1/messages` batch (Anthropic Messages). */
+export const messagesBatchLineSchema = z.object({
+  custom_id: z.string().min(1).max(256),
+  method: z.literal('POST').optional(),
+  url: z.literal('/v1/messages'),
+  body: anthropicMessagesRequestSchema.extend({ stream: z.literal(false, { message: 'batch lines do not stream' }).optional() }),
+});
 
 export const batchStatusSchema = z.enum(['in_progress', 'cancelling', 'completed', 'cancelled']);
 export type BatchStatus = z.infer<typeof batchStatusSchema>;
@@ -36,7 +63,7 @@ export type Batch = z.infer<typeof batchSchema>;
 /** `POST /v1/batches` the SDK's way: a file uploaded to `/v1/files` with purpose `batch`. */
 export const createBatchFromFileSchema = z.object({
   input_file_id: z.string().min(1),
-  endpoint: z.literal('/v1/chat/completions', { message: 'endpoint: only "/v1/chat/completions" is supported for batches' }),
+  endpoint: batchEndpointSchema,
   completion_window: z.literal('24h', { message: 'completion_window: only "24h" is supported' }),
   metadata: z.record(z.string(), z.string().max(512)).nullable().optional(),
 });

@@ -1,4 +1,4 @@
-import type { ChatMessage } from '../chat/chat-request.schema';
+import type { ChatCompletionRequest, ChatMessage } from '../chat/chat-request.schema';
 import type { ResponsesInputItem, ResponsesRequest } from './responses-request.schema';
 
 type UserPart = Extract<ChatMessage, { role: 'user' }>['content'] extends infer C ? (C extends Array<infer P> ? P : never) : never;
@@ -33,4 +33,21 @@ function messageItem(item: Extract<ResponsesInputItem, { role: string }>): ChatM
     part.type === 'input_image' ? { type: 'image_url', image_url: { url: part.image_url, ...(part.detail ? { detail: part.detail } : {}) } } : { type: 'text', text: text(part) },
   );
   return { role: 'user', content: parts.every((part) => part.type === 'text') ? parts.map((part) => part.text).join('') : parts };
+}
+
+/** A Responses request as the chat request a generation runs: `messages` is the conversation (previous turns, then `input`); `instructions` lead as a system message. */
+export function responsesToChatRequest(body: ResponsesRequest, messages: ChatMessage[] = responsesInputToMessages(body.input)): ChatCompletionRequest {
+  return {
+    model: body.model,
+    messages: body.instructions ? [{ role: 'system', content: body.instructions }, ...messages] : messages,
+    max_tokens: body.max_output_tokens ?? undefined,
+    temperature: body.temperature,
+    top_p: body.top_p,
+    user: body.user,
+    tools: body.tools?.map((tool) => ({
+      type: 'function' as const,
+      function: { name: tool.name, description: tool.description ?? undefined, parameters: tool.parameters ?? undefined, strict: tool.strict },
+    })),
+    tool_choice: typeof body.tool_choice === 'object' ? { type: 'function', function: { name: body.tool_choice.name } } : body.tool_choice,
+  };
 }
