@@ -45,6 +45,8 @@ export class FakeOpenAIServer {
   private server = http.createServer((req, res) => void this.handle(req, res));
   private sockets = new Set<Socket>();
   script: (body: Record<string, unknown>, index: number) => FakeOpenAIScript = () => ({ tokens: ['Hello', ',', ' world'] });
+  /** What `GET /health` answers (the health probe of a fleet's replica). */
+  healthStatus = 200;
 
   async start(): Promise<string> {
     this.server.on('connection', (socket) => {
@@ -67,6 +69,10 @@ export class FakeOpenAIServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let raw = '';
     for await (const chunk of req) raw += chunk;
+    if (req.url === '/health' && req.method === 'GET') {
+      res.writeHead(this.healthStatus).end();
+      return;
+    }
     if (req.url !== '/v1/chat/completions' || req.method !== 'POST') {
       res.writeHead(404).end('not found');
       return;

@@ -16,12 +16,13 @@ import { SocketSubscriptionsService } from './socket/socket-subscriptions.servic
 import { OpenApiController } from './openapi/openapi.controller';
 import { BatchesController } from './batches/batches.controller';
 import { BatchesService } from './batches/batches.service';
-import { CoreModule, GenerationsQueueModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { asSingleUpstream, CoreModule, GenerationsQueueModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ChatCompletionsController } from './chat/chat-completions.controller';
 import { HttpErrorFilter } from './common/http-exception.filter';
 import { GenerationsController } from './generations/generations.controller';
 import { GenerationsService } from './generations/generations.service';
 import { HealthController } from './health/health.controller';
+import { DeploymentStatusService } from './health/deployment-status.service';
 import { DrainService } from './lifecycle/drain.service';
 import { ModelsController } from './models/models.controller';
 import { MessagesController } from './messages/messages.controller';
@@ -63,8 +64,9 @@ export class ApiModule {
         DrainService,
         BatchesService,
         // The api reads each model's provider capabilities to refuse what it cannot carry; it never calls a provider.
-        { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models) },
+        { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models.map(asSingleUpstream)) },
         MetricsServerService,
+        DeploymentStatusService,
       ],
     };
   }

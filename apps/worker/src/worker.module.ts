@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { CoreModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { asSingleUpstream, CoreModule, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ProviderRegistry } from '@tokenwire/providers';
 import { CancelListenerService } from './control/cancel-listener.service';
 import { GenerationRunnerService } from './generations/generation-runner.service';
@@ -9,6 +9,8 @@ import { AbandonedGenerationReaper } from './generations/abandoned-generation-re
 import { UpstreamRouterService } from './upstream/upstream-router.service';
 import { MetricsServerService } from './metrics/metrics-server.service';
 import { OllamaHealthService } from './upstream/ollama-health.service';
+import { FleetRouterService } from './upstream/fleet/fleet-router.service';
+import { FleetHealthService } from './upstream/fleet/fleet-health.service';
 
 @Module({})
 export class WorkerModule {
@@ -17,7 +19,9 @@ export class WorkerModule {
       module: WorkerModule,
       imports: [CoreModule.forRoot(config, logger, 'worker')],
       providers: [
-        { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models) },
+        { provide: ProviderRegistry, useFactory: () => new ProviderRegistry(config.models.map(asSingleUpstream)) },
+        FleetRouterService,
+        FleetHealthService,
         UpstreamRouterService,
         GenerationRunnerService,
         BatchItemRunnerService,

@@ -19,3 +19,5 @@ export * from './responses/responses-request.schema';
 export * from './responses/response-object.schema';
 export * from './responses/map-responses-request';
 export * from './files/file.schema';
+export * from './routing/fleet-config.schema';
+export * from './routing/deployment-state.schema';

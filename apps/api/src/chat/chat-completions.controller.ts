@@ -1,6 +1,6 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { chatCompletionRequestSchema, type ChatCompletionRequest, type GatewayError, type StreamEvent } from '@tokenwire/contracts';
+import { chatCompletionRequestSchema, SESSION_HEADER, type ChatCompletionRequest, type GatewayError, type StreamEvent } from '@tokenwire/contracts';
 import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
 import { TenantId } from '../auth/tenant.decorator';
@@ -31,7 +31,7 @@ export class ChatCompletionsController {
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
-    const { id, createdAt } = await this.generations.create(tenantId, body);
+    const { id, createdAt } = await this.generations.create(tenantId, body, request.header(SESSION_HEADER)?.slice(0, 256) || undefined);
     const format = new OpenAIChunkFormatter(`chatcmpl-${id}`, body.model, Math.floor(createdAt / 1000));
     if (body.stream) await this.stream(id, format, body.stream_options?.include_usage === true, request, response);
     else await this.complete(id, format, response);

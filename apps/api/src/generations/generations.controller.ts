@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Headers, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { createGenerationRequestSchema, type CreateGenerationRequest } from '@tokenwire/contracts';
+import { createGenerationRequestSchema, SESSION_HEADER, type CreateGenerationRequest } from '@tokenwire/contracts';
 import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError } from '../common/api-error';
 import { ZodValidationPipe } from '../common/zod-validation.pipe';
@@ -20,8 +20,12 @@ export class GenerationsController {
 
   @Post()
   @HttpCode(202)
-  async create(@TenantId() tenantId: string, @Body(new ZodValidationPipe(createGenerationRequestSchema)) body: CreateGenerationRequest) {
-    const { id, createdAt } = await this.generations.create(tenantId, body);
+  async create(
+    @TenantId() tenantId: string,
+    @Body(new ZodValidationPipe(createGenerationRequestSchema)) body: CreateGenerationRequest,
+    @Headers(SESSION_HEADER) sessionKey?: string,
+  ) {
+    const { id, createdAt } = await this.generations.create(tenantId, body, sessionKey?.slice(0, 256) || undefined);
     return { id, object: 'generation', status: 'queued', model: body.model, createdAt };
   }
 

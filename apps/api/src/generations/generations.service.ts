@@ -71,7 +71,12 @@ export class GenerationsService {
    * Fairness: the job's priority is the tenant's backlog, so a tenant with 200 queued
    * jobs does not delay another tenant's first one (BullMQ runs lower numbers first).
    */
-  async create(tenantId: string, request: (CreateGenerationRequest & { author?: string }) | ChatCompletionRequest): Promise<{ id: string; createdAt: number }> {
+  /** `sessionKey`: the caller's explicit session (X-Session-Id header, conversation id), ahead of the body's `prompt_cache_key` and `user`. */
+  async create(
+    tenantId: string,
+    request: (CreateGenerationRequest & { author?: string }) | ChatCompletionRequest,
+    sessionKey?: string,
+  ): Promise<{ id: string; createdAt: number }> {
     if (!this.modelNames.has(request.model)) {
       throw new ApiError(404, 'model_not_found', `The model ${echo(request.model)} does not exist`, 'model');
     }
@@ -104,6 +109,7 @@ export class GenerationsService {
       messages: request.messages,
       params,
       createdAt,
+      routingKey: sessionKey ?? request.prompt_cache_key ?? request.user,
     };
     try {
       // Concurrent: the meta write does not overwrite a status a fast worker already set.

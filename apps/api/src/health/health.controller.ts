@@ -5,6 +5,7 @@ import type { RedisKeys } from '@tokenwire/contracts';
 import { REDIS_CLIENT, REDIS_KEYS } from '@tokenwire/core';
 import { DrainService } from '../lifecycle/drain.service';
 import { Public } from '../auth/public.decorator';
+import { DeploymentStatusService } from './deployment-status.service';
 
 @Public()
 @Controller()
@@ -13,6 +14,7 @@ export class HealthController {
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     private readonly drain: DrainService,
+    private readonly deployments: DeploymentStatusService,
   ) {}
 
   /** Liveness: the process answers. */
@@ -23,7 +25,8 @@ export class HealthController {
 
   /**
    * Readiness: Redis answers within a second. `upstreams` reports the workers'
-   * circuit breakers (an open breaker does not make the api unready: other models still work).
+   * circuit breakers (an open breaker does not make the api unready: other models still work);
+   * `deployments` each fleet model's replicas: state, fleet-wide in-flight count, failures.
    */
   @Get('readyz')
   async ready(@Res({ passthrough: true }) response: Response) {
@@ -44,6 +47,6 @@ export class HealthController {
     const latencyMs = Math.round((performance.now() - started) * 10) / 10;
     const breakers = await this.redis.hgetall(this.keys.upstreamHealth());
     const upstreams = Object.fromEntries(Object.entries(breakers).map(([model, json]) => [model, JSON.parse(json) as unknown]));
-    return { status: 'ok', redis: { ok: true, latencyMs }, upstreams };
+    return { status: 'ok', redis: { ok: true, latencyMs }, upstreams, deployments: await this.deployments.read() };
   }
 }

@@ -55,7 +55,10 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
     let finishReason = 'stop';
     let outcome: BatchOutputLine;
     try {
-      const stream = this.router.stream(body.model, { messages: body.messages, params: toGenerationParams(body) }, signal, log, String(job.id));
+      const stream = this.router.stream(body.model, { messages: body.messages, params: toGenerationParams(body) }, signal, log, String(job.id), {
+        tenantId,
+        sessionKey: body.prompt_cache_key ?? body.user,
+      });
       for await (const chunk of stream) {
         if (chunk.type === 'text-delta') text += chunk.text;
         else if (chunk.type === 'usage') usage = { ...usage, ...chunk.usage };

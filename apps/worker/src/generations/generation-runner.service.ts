@@ -110,7 +110,10 @@ export class GenerationRunnerService {
     const interToken = metrics.interToken.labels(job.model);
     const tokenCounter = metrics.tokens.labels(job.model);
     let lastTokenAt = 0;
-    const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log, job.generationId);
+    const stream = this.router.stream(job.model, { messages: job.messages, params: job.params }, upstreamSignal, log, job.generationId, {
+      tenantId: job.tenantId,
+      sessionKey: job.routingKey,
+    });
     for await (const part of stream) {
       switch (part.type) {
         case 'text-delta': {

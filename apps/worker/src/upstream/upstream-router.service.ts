@@ -15,6 +15,8 @@ import {
 } from '@tokenwire/providers';
 import { CircuitBreaker, type BreakerState } from './circuit-breaker';
 import { ModelSemaphore } from './model-semaphore';
+import { FleetExhaustedError } from './fleet/fleet-exhausted.error';
+import { FleetRouterService, type RoutingHints } from './fleet/fleet-router.service';
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
@@ -38,6 +40,7 @@ export class UpstreamRouterService {
     @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: TokenwireMetrics,
+    private readonly fleets: FleetRouterService,
   ) {
     for (const model of config.models) {
       this.fallbacks.set(model.name, model.fallbacks);
@@ -47,10 +50,21 @@ export class UpstreamRouterService {
   }
 
   /** `holder` identifies the caller's lease on a capped model (the generation id). */
-  async *stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger, holder: string): AsyncIterable<ProviderChunk> {
+  async *stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger, holder: string, hints?: RoutingHints): AsyncIterable<ProviderChunk> {
     const chain = [modelName, ...(this.fallbacks.get(modelName) ?? [])];
     let lastError: unknown;
     for (const name of chain) {
+      if (this.fleets.serves(name)) {
+        // A fleet routes, retries on other replicas and backs off busy ones itself (fleet-router.service.ts).
+        try {
+          yield* this.fleets.stream(name, request, signal, log, hints);
+          return;
+        } catch (error) {
+          if (!(error instanceof FleetExhaustedError)) throw error;
+          lastError = error.lastError ?? lastError;
+          continue;
+        }
+      }
       const resolved = this.registry.resolve(name);
       if (!resolved) continue;
       const breaker = this.breaker(name);

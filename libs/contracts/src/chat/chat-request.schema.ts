@@ -69,6 +69,8 @@ export const chatCompletionRequestSchema = z.object({
   seed: z.number().int().nullable().optional(),
   n: z.literal(1, { message: 'only n=1 is supported' }).nullable().optional(),
   user: z.string().optional(),
+  /** Groups requests that share a prompt prefix; a fleet model routes them to one replica. */
+  prompt_cache_key: z.string().max(256).optional(),
   tools: z.array(toolSchema).optional(),
   tool_choice: z.unknown().optional(),
 });

@@ -23,6 +23,8 @@ export const generationJobSchema = z.object({
   messages: z.array(chatMessageSchema).min(1),
   params: generationParamsSchema,
   createdAt: z.number().int(),
+  /** The client's session (X-Session-Id, prompt_cache_key, conversation id or user): a fleet keeps it on one replica. */
+  routingKey: z.string().max(256).optional(),
 });
 export type GenerationJob = z.infer<typeof generationJobSchema>;
 

@@ -13,6 +13,17 @@ export const BATCH_ITEM_JOB = 'batch-item';
 /** BullMQ priority of batch items: after every interactive generation (whose priority is its tenant's backlog). */
 export const BATCH_PRIORITY = 1_000_000;
 
+/**
+ * The Redis keys of one model's fleet (all share the hash tag `{<model>}`, so the routing
+ * script touches them on one Cluster slot): `state` replica → deployment state, `until`
+ * replica → end of a back-off/ejection (ms), `failures` replica → consecutive failures,
+ * `inflight` replica → running requests, `leases` (sorted set) `<replica>\n<lease>` → expiry,
+ * `prefix` chunk hash / session key → replica, `prefix-expiry` (sorted set) hash → expiry,
+ * `cursor` the round-robin counter, `members` replica → registration (JSON),
+ * `probe-lock` (suffixed `:<replica>`) who probes that replica this interval.
+ */
+export type FleetKeyPart = 'state' | 'until' | 'failures' | 'inflight' | 'leases' | 'prefix' | 'prefix-expiry' | 'cursor' | 'members' | 'probe-lock';
+
 export interface RedisKeys {
   /** Redis Stream: the event log of one generation (entry id = `<seq>-0`). */
   eventLog(generationId: string): string;
@@ -54,6 +65,8 @@ export interface RedisKeys {
   unfinishedGenerations(): string;
   /** String: held by the worker sweeping abandoned generations this interval (expires by itself). */
   reaperLock(): string;
+  /** One key of a model's fleet routing state (see `FleetKeyPart`). */
+  fleet(model: string, part: FleetKeyPart): string;
   /** Hash: a batch's state and counters. Batch keys share the hash tag `{batch:<id>}`. */
   batch(batchId: string): string;
   /** Hash: index → input line JSON. */
@@ -99,6 +112,7 @@ export function redisKeys(prefix: string): RedisKeys {
     modelLeases: (model) => `${prefix}:model:{${model}}:leases`,
     unfinishedGenerations: () => `${prefix}:generations:unfinished`,
     reaperLock: () => `${prefix}:generations:reaper-lock`,
+    fleet: (model, part) => `${prefix}:fleet:{${model}}:${part}`,
     batch: (id) => `${prefix}:{batch:${id}}`,
     batchItems: (id) => `${prefix}:{batch:${id}}:items`,
     batchPending: (id) => `${prefix}:{batch:${id}}:pending`,

@@ -1,4 +1,5 @@
 import { modelConfigSchema } from '@tokenwire/providers';
+import { fleetModelConfigSchema } from '@tokenwire/contracts';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
@@ -190,13 +191,16 @@ export const tokenwireConfigSchema = z.object({
         fallbacks: z.array(z.string().min(1)).default([]),
         /** Most calls to this model's upstream at once, across all workers (unset: no cap). */
         maxConcurrency: positiveInt.optional(),
-      }),
+      }).extend(fleetModelConfigSchema.shape),
     )
     .min(1)
     .prefault(DEFAULT_MODELS),
 }).superRefine((config, ctx) => {
   const names = new Set(config.models.map((m) => m.name));
   config.models.forEach((model, index) => {
+    if (model.deployments && model.discover) {
+      ctx.addIssue({ code: 'custom', path: ['models', index, 'discover'], message: 'set deployments or discover, not both' });
+    }
     model.fallbacks.forEach((fallback, f) => {
       if (!names.has(fallback) || fallback === model.name) {
         ctx.addIssue({
@@ -210,6 +214,27 @@ export const tokenwireConfigSchema = z.object({
 });
 export type TokenwireConfig = z.output<typeof tokenwireConfigSchema>;
 export type TokenwireConfigInput = z.input<typeof tokenwireConfigSchema>;
+
+export type ModelEntry = TokenwireConfig['models'][number];
+
+/** A model served by several replicas (listed, or found through DNS) rather than by its one upstream. */
+export function isFleetModel(model: ModelEntry): boolean {
+  return Boolean(model.deployments || model.discover);
+}
+
+/**
+ * A model as the ProviderRegistry builds it: a fleet model gets its first deployment's options
+ * (or a resolved-address stand-in), since its provider and capabilities are the same on every
+ * replica. The workers route fleet models through their deployments, never through this entry.
+ */
+export function asSingleUpstream(model: ModelEntry): ModelEntry {
+  if (model.deployments) return { ...model, options: { ...model.options, ...model.deployments[0]!.options } };
+  if (model.discover) {
+    const { urlOption, urlTemplate } = model.discover;
+    return { ...model, options: { ...model.options, [urlOption]: urlTemplate.replaceAll('{address}', '127.0.0.1') } };
+  }
+  return model;
+}
 
 /** A tenant's limits: the defaults with the tenant's own overrides. */
 export function limitsFor(config: TokenwireConfig, tenantId: string): TenantLimits {

@@ -1,3 +1,4 @@
+import { deploymentHealthConfigSchema, routingConfigSchema } from '@tokenwire/contracts';
 import { discoverOllamaModels } from '@tokenwire/providers';
 import type { TokenwireConfig } from './config.schema';
 import type { Logger } from '../logging/logger';
@@ -13,7 +14,7 @@ export async function resolveModels(config: TokenwireConfig, logger: Logger): Pr
   // Info, not warn: probing the default local Ollama finds nothing on most machines.
   if (unreachable.length) logger.info({ unreachable }, 'no Ollama answered at these URLs; their models are not served');
   const known = new Set(config.models.map((m) => m.name));
-  const added = models.filter((m) => !known.has(m.name)).map((m) => ({ ...m, fallbacks: [] as string[] }));
+  const added = models.filter((m) => !known.has(m.name)).map((m) => ({ ...m, fallbacks: [] as string[], routing: routingConfigSchema.parse({}), health: deploymentHealthConfigSchema.parse({}) }));
   if (added.length) logger.info({ models: added.map((m) => m.name) }, 'models discovered on Ollama');
   return { ...config, models: [...config.models, ...added] };
 }

@@ -52,6 +52,38 @@ export class TokenwireMetrics {
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
+  /** Worker, fleets: per deployment (replica) of a model. Deployments per model are few, so the label stays small. */
+  readonly deploymentRequests = new Counter({
+    name: 'tokenwire_deployment_requests_total',
+    help: 'Requests sent to a deployment, by outcome (ok, error, busy, draining, failed)',
+    labelNames: ['model', 'deployment', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly deploymentInFlight = new Gauge({
+    name: 'tokenwire_deployment_in_flight',
+    help: 'Requests this worker runs on a deployment now (the fleet-wide count is in /readyz)',
+    labelNames: ['model', 'deployment'] as const,
+    registers: [this.registry],
+  });
+  readonly deploymentTtft = new Histogram({
+    name: 'tokenwire_deployment_ttft_seconds',
+    help: 'Time from sending a request to a deployment to its first chunk',
+    labelNames: ['model', 'deployment'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly deploymentEjections = new Counter({
+    name: 'tokenwire_deployment_ejections_total',
+    help: 'Times a deployment was ejected after consecutive failures',
+    labelNames: ['model', 'deployment'] as const,
+    registers: [this.registry],
+  });
+  readonly deploymentPrefixHits = new Counter({
+    name: 'tokenwire_deployment_prefix_hits_total',
+    help: 'Requests routed to a deployment because it served their prefix (kind=prefix) or session (kind=session)',
+    labelNames: ['model', 'deployment', 'kind'] as const,
+    registers: [this.registry],
+  });
   readonly runningGenerations = new Gauge({ name: 'tokenwire_running_generations', help: 'Generations this worker runs now', registers: [this.registry] });
   /** Api: open stream subscriptions (SSE responses and sockets) in this process. */
   readonly activeStreams = new Gauge({ name: 'tokenwire_active_streams', help: 'Open stream subscriptions in this api process', registers: [this.registry] });

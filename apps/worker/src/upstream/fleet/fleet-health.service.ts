@@ -1,0 +1,95 @@
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { LOGGER, type Logger } from '@tokenwire/core';
+import { FleetRouterService, type Fleet } from './fleet-router.service';
+import type { Replica } from './fleet-deployments';
+
+/**
+ * Keeps each fleet's membership and health current: registers the replicas, re-resolves
+ * DNS-discovered ones (a replica that leaves drops its routing entries), and probes each
+ * replica's health path. One worker probes a given replica per interval (a lock in Redis);
+ * a failed probe drains the replica for every worker until a probe passes.
+ */
+@Injectable()
+export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly probing = new Set<string>();
+  /** What this worker last saw of each replica's probe, to log changes only. */
+  private readonly lastHealthy = new Map<string, boolean>();
+
+  constructor(
+    private readonly router: FleetRouterService,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    for (const fleet of this.router.all()) {
+      const { model } = fleet.deployments;
+      await this.discover(fleet);
+      if (fleet.deployments.discovered) this.every(model.discover!.refreshMs, () => this.discover(fleet));
+      if (model.health.probePath !== null || fleet.deployments.list().some((r) => r.probeUrl)) {
+        this.every(model.health.probeIntervalMs, () => this.probeAll(fleet));
+        void this.probeAll(fleet);
+      }
+    }
+  }
+
+  onApplicationShutdown(): void {
+    for (const timer of this.timers) clearInterval(timer);
+  }
+
+  private every(ms: number, task: () => Promise<void>): void {
+    const timer = setInterval(() => void task(), ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private async discover(fleet: Fleet): Promise<void> {
+    const { deployments, state } = fleet;
+    const name = deployments.model.name;
+    try {
+      const { joined, left } = await deployments.refresh();
+      if (joined.length || left.length) this.logger.info({ upstreamModel: name, joined: joined.map((r) => r.id), left }, 'fleet membership changed');
+      for (const id of left) await state.forget(id);
+      for (const replica of deployments.list()) {
+        await state.register(replica.id, { url: replica.url, weight: replica.weight, maxConcurrency: replica.maxConcurrency, seenAt: Date.now() });
+      }
+    } catch (error) {
+      this.logger.warn({ err: error, upstreamModel: name }, 'cannot refresh the fleet; keeping the last known replicas');
+    }
+  }
+
+  private async probeAll(fleet: Fleet): Promise<void> {
+    await Promise.all(fleet.deployments.list().map((replica) => this.probe(fleet, replica)));
+  }
+
+  private async probe(fleet: Fleet, replica: Replica): Promise<void> {
+    const { deployments, state } = fleet;
+    const { health, name } = deployments.model;
+    const key = `${name}\n${replica.id}`;
+    if (!replica.probeUrl || this.probing.has(key)) return;
+    this.probing.add(key);
+    try {
+      if (!(await state.claimProbe(replica.id, health.probeIntervalMs))) return;
+      let healthy: boolean;
+      let detail: string;
+      try {
+        const response = await fetch(replica.probeUrl, { signal: AbortSignal.timeout(health.probeTimeoutMs) });
+        await response.body?.cancel();
+        healthy = response.ok;
+        detail = `HTTP ${response.status}`;
+      } catch (error) {
+        healthy = false;
+        detail = (error as Error).message;
+      }
+      await state.report(replica.id, healthy ? 'probe-ok' : 'probe-failed');
+      if (healthy !== (this.lastHealthy.get(key) ?? true)) {
+        this.logger.warn({ upstreamModel: name, deployment: replica.id, healthy, detail }, healthy ? 'probe passed; replica takes requests again' : 'probe failed; replica drained (running streams finish)');
+      }
+      this.lastHealthy.set(key, healthy);
+    } catch (error) {
+      this.logger.warn({ err: error, upstreamModel: name, deployment: replica.id }, 'cannot record a probe result');
+    } finally {
+      this.probing.delete(key);
+    }
+  }
+}

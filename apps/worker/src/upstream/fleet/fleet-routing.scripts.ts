@@ -1,0 +1,211 @@
+/**
+ * The fleet's shared state changes only through these scripts, so every worker
+ * routes as one router: reading loads and the prefix index, choosing, and booking
+ * the in-flight count happen in one atomic step (no read-then-write race between
+ * workers). Key order is `FLEET_KEY_PARTS`; all keys share the model's hash tag.
+ */
+export const FLEET_KEY_PARTS = ['state', 'until', 'failures', 'inflight', 'leases', 'prefix', 'prefix-expiry', 'cursor'] as const;
+
+/** Drops expired leases (a dead worker's in-flight) and expired prefix entries, a bounded number per call. */
+const EXPIRE_LUA = `
+local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 100)
+for _, member in ipairs(expired) do
+  local replica = string.match(member, '^(.-)\\n')
+  redis.call('ZREM', KEYS[5], member)
+  if replica and redis.call('HINCRBY', KEYS[4], replica, -1) < 0 then redis.call('HSET', KEYS[4], replica, 0) end
+end
+local old = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 200)
+if #old > 0 then
+  redis.call('HDEL', KEYS[6], unpack(old))
+  redis.call('ZREM', KEYS[7], unpack(old))
+end
+`;
+
+/**
+ * ARGV: now, strategy, leaseId, leaseMs, trialMs, loadMargin, minMatchChunks, prefixTtlMs, random (0..1),
+ * n, then n × (replica, weight, maxConcurrency or 0), then x, x excluded replicas, then session hash or '',
+ * then c, c chained chunk hashes (shortest prefix first).
+ * Returns {status, replica, reason, matchedChunks, inFlight (after), fleetMin, waitMs}:
+ * status `picked`; `wait` (some replica is backing off or full: ask again after waitMs, -1 unknown);
+ * `exhausted` (no untried replica can take work).
+ */
+export const PICK_LUA = `
+local now = tonumber(ARGV[1])
+${EXPIRE_LUA}
+local strategy = ARGV[2]
+local n = tonumber(ARGV[10])
+local i = 11
+local ids, weights, caps = {}, {}, {}
+for k = 1, n do
+  ids[k] = ARGV[i]; weights[k] = tonumber(ARGV[i + 1]); caps[k] = tonumber(ARGV[i + 2]); i = i + 3
+end
+local excluded = {}
+local x = tonumber(ARGV[i]); i = i + 1
+for k = 1, x do excluded[ARGV[i]] = true; i = i + 1 end
+local session = ARGV[i]; i = i + 1
+local c = tonumber(ARGV[i]); i = i + 1
+local chunks = {}
+for k = 1, c do chunks[k] = ARGV[i]; i = i + 1 end
+
+local states = redis.call('HMGET', KEYS[1], unpack(ids))
+local untils = redis.call('HMGET', KEYS[2], unpack(ids))
+local loadsRaw = redis.call('HMGET', KEYS[4], unpack(ids))
+local loads, eligible, byId, trial = {}, {}, {}, {}
+local waitMs, untried, minLoad = -1, 0, nil
+for k = 1, n do
+  local state = states[k] or 'up'
+  local untilMs = tonumber(untils[k]) or 0
+  loads[k] = math.max(0, tonumber(loadsRaw[k]) or 0)
+  local ok = not excluded[ids[k]]
+  if ok and state == 'drained' then ok = false end
+  if ok then
+    untried = untried + 1
+    if state ~= 'up' and untilMs > now then
+      ok = false
+      if waitMs < 0 or untilMs - now < waitMs then waitMs = untilMs - now end
+    elseif state == 'ejected' then
+      trial[k] = true
+    end
+  end
+  if ok and caps[k] > 0 and loads[k] >= caps[k] then ok = false end
+  if ok then
+    eligible[#eligible + 1] = k
+    byId[ids[k]] = k
+    if minLoad == nil or loads[k] < minLoad then minLoad = loads[k] end
+  end
+end
+if #eligible == 0 then
+  if untried == 0 then return {'exhausted', '', 'no untried replica is up', 0, 0, 0, -1} end
+  return {'wait', '', 'every untried replica is backing off or full', 0, 0, 0, waitMs}
+end
+
+local function leastLoaded()
+  -- Equal loads rotate, so least-outstanding does not pile onto the first replica listed.
+  local start = redis.call('INCR', KEYS[8])
+  local best = nil
+  for j = 0, #eligible - 1 do
+    local k = eligible[((start + j) % #eligible) + 1]
+    if best == nil or loads[k] < loads[best] then best = k end
+  end
+  return best
+end
+
+local pick, reason, matched = nil, '', 0
+if strategy == 'round-robin' then
+  pick = eligible[(redis.call('INCR', KEYS[8]) % #eligible) + 1]
+  reason = 'round robin'
+elseif strategy == 'weighted-random' then
+  local total = 0
+  for _, k in ipairs(eligible) do total = total + weights[k] end
+  local r = tonumber(ARGV[9]) * total
+  for _, k in ipairs(eligible) do
+    pick = k
+    r = r - weights[k]
+    if r < 0 then break end
+  end
+  reason = 'weighted random'
+elseif strategy == 'least-outstanding' then
+  pick = leastLoaded()
+  reason = 'least outstanding'
+else
+  local cap = minLoad + tonumber(ARGV[6])
+  local minMatch = tonumber(ARGV[7])
+  if session ~= '' then
+    local owner = redis.call('HGET', KEYS[6], session)
+    local k = owner and byId[owner]
+    if k and loads[k] <= cap then
+      pick, reason, matched = k, 'session key', -1
+    elseif k then
+      reason = 'session replica ' .. owner .. ' over load cap; '
+    end
+  end
+  if not pick and c >= minMatch then
+    local owners = redis.call('HMGET', KEYS[6], unpack(chunks))
+    for j = c, minMatch, -1 do
+      local k = owners[j] and byId[owners[j]]
+      if k then
+        if loads[k] <= cap then
+          pick, matched = k, j
+          reason = reason .. 'longest prefix match'
+          break
+        end
+        reason = reason .. 'match of ' .. j .. ' chunks on ' .. owners[j] .. ' over load cap; '
+      end
+    end
+  end
+  if not pick then
+    pick = leastLoaded()
+    reason = reason .. 'no usable prefix match: least outstanding'
+  end
+  local expiry = now + tonumber(ARGV[8])
+  local fields, scores = {}, {}
+  for j = math.max(1, minMatch), c do
+    fields[#fields + 1] = chunks[j]; fields[#fields + 1] = ids[pick]
+    scores[#scores + 1] = expiry; scores[#scores + 1] = chunks[j]
+  end
+  if session ~= '' then
+    fields[#fields + 1] = session; fields[#fields + 1] = ids[pick]
+    scores[#scores + 1] = expiry; scores[#scores + 1] = session
+  end
+  if #fields > 0 then
+    redis.call('HSET', KEYS[6], unpack(fields))
+    redis.call('ZADD', KEYS[7], unpack(scores))
+  end
+end
+
+local replica = ids[pick]
+local inFlight = redis.call('HINCRBY', KEYS[4], replica, 1)
+redis.call('ZADD', KEYS[5], now + tonumber(ARGV[4]), replica .. '\\n' .. ARGV[3])
+-- An ejected replica whose time is up gets this one request as its trial; nobody else until it ends.
+if trial[pick] then
+  redis.call('HSET', KEYS[2], replica, now + tonumber(ARGV[5]))
+  reason = reason .. ' (re-admission trial)'
+end
+return {'picked', replica, reason, matched, inFlight, minLoad, 0}
+`;
+
+/** ARGV: replica, leaseId. Frees the in-flight slot once, however often it is called. */
+export const RELEASE_LUA = `
+if redis.call('ZREM', KEYS[5], ARGV[1] .. '\\n' .. ARGV[2]) == 1 then
+  if redis.call('HINCRBY', KEYS[4], ARGV[1], -1) < 0 then redis.call('HSET', KEYS[4], ARGV[1], 0) end
+  return 1
+end
+return 0
+`;
+
+/**
+ * ARGV: replica, outcome, now, ms, ejectAfterFailures. Outcomes:
+ * `ok` resets failures and re-admits an ejected replica (its trial passed) or one whose back-off ended;
+ * `busy` / `draining` back it off until now+ms (never shortening a longer back-off);
+ * `failed` counts a failure and ejects it (for ms) at the threshold or when its trial failed;
+ * `probe-failed` drains it until a probe passes; `probe-ok` ends such a drain.
+ * Returns {state after, 1 if this call ejected it}.
+ */
+export const REPORT_LUA = `
+local replica, outcome, now, ms = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local state = redis.call('HGET', KEYS[1], replica) or 'up'
+local untilMs = tonumber(redis.call('HGET', KEYS[2], replica)) or 0
+local function set(newState, newUntil)
+  redis.call('HSET', KEYS[1], replica, newState)
+  if newUntil then redis.call('HSET', KEYS[2], replica, newUntil) else redis.call('HDEL', KEYS[2], replica) end
+  state = newState
+end
+local ejected = 0
+if outcome == 'ok' then
+  redis.call('HDEL', KEYS[3], replica)
+  if state == 'ejected' or ((state == 'busy' or state == 'draining') and untilMs <= now) then set('up', nil) end
+elseif outcome == 'busy' or outcome == 'draining' then
+  if state ~= 'drained' and state ~= 'ejected' then set(outcome, math.max(untilMs, now + ms)) end
+elseif outcome == 'failed' then
+  local failures = redis.call('HINCRBY', KEYS[3], replica, 1)
+  if state ~= 'drained' and (state == 'ejected' or failures >= tonumber(ARGV[5])) then
+    set('ejected', now + ms)
+    ejected = 1
+  end
+elseif outcome == 'probe-failed' then
+  if state ~= 'drained' then set('drained', nil) end
+elseif outcome == 'probe-ok' then
+  if state == 'drained' then set('up', nil) end
+end
+return {state, ejected}
+`;
