@@ -18,17 +18,20 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const BLOCK_CHARS = 256;
 const SLOTS = Number(process.env.BENCH_SLOTS ?? 4);
-const CACHE_BLOCKS = Number(process.env.BENCH_CACHE_BLOCKS ?? 160);
-// About 4k prompt tokens/s of prefill (a block is ~64 tokens): a cold 30-block prompt takes ~0.5 s, a warm one ~20 ms.
+const CACHE_BLOCKS = Number(process.env.BENCH_CACHE_BLOCKS ?? 128);
+// About 3k prompt tokens/s of prefill (a block is ~64 tokens; a 70B model on one node): a cold
+// 30-block prompt takes ~0.6 s, a warm one ~20 ms plus the new turn.
 const BASE_TTFT_MS = 20;
-const PREFILL_MS_PER_BLOCK = 15;
-const TOKENS = Number(process.env.BENCH_REPLY_TOKENS ?? 24);
-const TOKEN_MS = 15;
+const PREFILL_MS_PER_BLOCK = 20;
+const TOKENS = Number(process.env.BENCH_REPLY_TOKENS ?? 12);
+const TOKEN_MS = 25;
 
 const cache = new Map<string, true>(); // insertion order = recency (re-inserted on use)
 let running = 0;
 const waiting: Array<() => void> = [];
 const stats = { requests: 0, blocks: 0, hitBlocks: 0, atReplicaMs: 0, since: Date.now(), lastChange: Date.now(), peakRunning: 0 };
+/** Arrival → first token written, per request (queueing + prefill: the part routing decides). */
+let ttfts: number[] = [];
 
 function account(): void {
   const now = Date.now();
@@ -83,10 +86,11 @@ const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/stats') {
       account();
       const elapsed = Math.max(1, Date.now() - stats.since);
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...stats, meanAtReplica: stats.atReplicaMs / elapsed }));
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...stats, meanAtReplica: stats.atReplicaMs / elapsed, ttfts }));
     }
     if (req.method === 'POST' && req.url === '/reset') {
       cache.clear();
+      ttfts = [];
       Object.assign(stats, { requests: 0, blocks: 0, hitBlocks: 0, atReplicaMs: 0, since: Date.now(), lastChange: Date.now(), peakRunning: running });
       return void res.writeHead(204).end();
     }
@@ -96,6 +100,7 @@ const server = http.createServer((req, res) => {
     const body = JSON.parse(raw) as { model: string; messages: Array<{ role: string; content: unknown }> };
     let closed = false;
     res.on('close', () => (closed = true));
+    const arrivedAt = performance.now();
     await takeSlot();
     try {
       stats.requests++;
@@ -110,6 +115,7 @@ const server = http.createServer((req, res) => {
         `data: ${JSON.stringify({ id: 'x', object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
       for (let i = 0; i < TOKENS && !closed; i++) {
         res.write(frame({ content: `w${i} ` }, null));
+        if (i === 0) ttfts.push(performance.now() - arrivedAt);
         await sleep(TOKEN_MS);
       }
       res.end(`${frame({}, 'stop')}data: [DONE]\n\n`);

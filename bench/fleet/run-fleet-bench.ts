@@ -5,8 +5,8 @@
  * affinity, through the real api and 1 or 4 real worker processes; then a replica is
  * killed mid-run. Writes bench/FLEET-RESULTS.md (the table is also in bench/README.md).
  *
- * Knobs (env): BENCH_FLEET_REPLICAS (4), BENCH_FLEET_CONVERSATIONS (32), BENCH_FLEET_TURNS (8),
- * BENCH_FLEET_USERS (concurrent conversations, 16), BENCH_FLEET_WORKERS (1,4),
+ * Knobs (env): BENCH_FLEET_REPLICAS (8), BENCH_FLEET_CONVERSATIONS (48), BENCH_FLEET_TURNS (8),
+ * BENCH_FLEET_USERS (concurrent conversations, 24), BENCH_FLEET_WORKERS (1,4),
  * BENCH_SLOTS / BENCH_CACHE_BLOCKS / BENCH_REPLY_TOKENS (each replica, see fake-replica.ts).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -17,16 +17,18 @@ import path from 'node:path';
 import { stringify as toYaml } from 'yaml';
 
 const root = path.resolve(__dirname, '..', '..', '..');
-const REPLICAS = Number(process.env.BENCH_FLEET_REPLICAS ?? 4);
-const CONVERSATIONS = Number(process.env.BENCH_FLEET_CONVERSATIONS ?? 32);
+const REPLICAS = Number(process.env.BENCH_FLEET_REPLICAS ?? 8);
+const CONVERSATIONS = Number(process.env.BENCH_FLEET_CONVERSATIONS ?? 48);
 const TURNS = Number(process.env.BENCH_FLEET_TURNS ?? 8);
-const USERS = Number(process.env.BENCH_FLEET_USERS ?? 16);
+const USERS = Number(process.env.BENCH_FLEET_USERS ?? 24);
 const WORKER_COUNTS = (process.env.BENCH_FLEET_WORKERS ?? '1,4').split(',').map(Number);
 const TENANTS = 4;
 const STRATEGIES = ['round-robin', 'least-outstanding', 'prefix-affinity'] as const;
 type Strategy = (typeof STRATEGIES)[number];
 
 // ---------------------------------------------------------------- processes
+
+const children = new Set<ChildProcess>();
 
 interface Replica {
   child: ChildProcess;
@@ -35,6 +37,7 @@ interface Replica {
 
 async function startReplica(): Promise<Replica> {
   const child = fork(path.join(__dirname, 'fake-replica.js'), { env: process.env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  children.add(child);
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message) => resolve((message as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`replica exited with ${code}`)));
@@ -50,6 +53,7 @@ interface App {
 
 function startApp(entry: string, env: NodeJS.ProcessEnv, readyMsg: string): App {
   const child = spawn(process.execPath, [path.join(root, entry)], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
   const logs: Array<Record<string, unknown>> = [];
   let rest = '';
   let resolveReady!: (line: Record<string, unknown>) => void;
@@ -120,8 +124,10 @@ async function streamTurn(apiUrl: string, model: string, messages: Array<{ role:
       buffer += decoder.decode(bytes, { stream: true });
       let end: number;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const frame = buffer.slice(0, end).replace(/^data: /, '');
+        const raw = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
+        if (raw.startsWith(':')) continue; // keep-alive comment
+        const frame = raw.replace(/^data: /, '');
         if (frame === '[DONE]') return { ttftMs, outcome: 'done', text };
         const chunk = JSON.parse(frame) as { error?: unknown; choices?: Array<{ delta?: { content?: string } }> };
         if (chunk.error) return { ttftMs, outcome: 'error', text };
@@ -132,9 +138,9 @@ async function streamTurn(apiUrl: string, model: string, messages: Array<{ role:
         }
       }
     }
-    return { ttftMs, outcome: 'lost', text };
-  } catch {
-    return { ttftMs, outcome: 'lost', text };
+    return { ttftMs, outcome: 'lost', text: 'the stream ended without [DONE] or an error' };
+  } catch (error) {
+    return { ttftMs, outcome: 'lost', text: (error as Error).message };
   }
 }
 
@@ -159,6 +165,7 @@ async function runWorkload(apiUrl: string, model: string, run: string, onProgres
           messages.push({ role: 'user', content: `Conversation ${run}-${c}, question ${turn}: ${words(c * 100 + turn, 110)}` });
           const result = await streamTurn(apiUrl, model, messages);
           outcomes[result.outcome]++;
+          if (result.outcome !== 'done') console.error(`turn ${turn} of conversation ${c}: ${result.outcome}: ${result.text.slice(0, 300)}`);
           if (!Number.isNaN(result.ttftMs)) ttfts.push(result.ttftMs);
           onProgress?.(++finished);
           messages.push({ role: 'assistant', content: result.text });
@@ -172,6 +179,7 @@ async function runWorkload(apiUrl: string, model: string, run: string, onProgres
 // ---------------------------------------------------------------- measurement
 
 interface ReplicaStats {
+  ttfts: number[];
   requests: number;
   blocks: number;
   hitBlocks: number;
@@ -205,6 +213,8 @@ interface Row {
   hitRate: number;
   ttftP50: number;
   ttftP99: number;
+  replicaTtftP50: number;
+  replicaTtftP99: number;
   imbalance: number;
   perReplica: number[];
   seconds: number;
@@ -221,7 +231,7 @@ async function main(): Promise<void> {
     provider: 'openai-compatible',
     deployments,
     // Chunks of 256 characters and a minimum match of 8 (2 KB): above the 1 KB system prompt.
-    routing: { strategy, chunkChars: 256, minMatchChunks: 8, loadMargin: 3, maxAttempts: 3 },
+    routing: { strategy, chunkChars: 256, minMatchChunks: 8, loadMargin: 2, maxAttempts: 3 },
     health: { probePath: '/health', probeIntervalMs: 1_000, ejectAfterFailures: 2, ejectMs: 10_000 },
   });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tokenwire-fleet-bench-'));
@@ -274,13 +284,15 @@ async function main(): Promise<void> {
           hitRate: hits / blocks,
           ttftP50: percentile(result.ttfts, 50),
           ttftP99: percentile(result.ttfts, 99),
+          replicaTtftP50: percentile(stats.flatMap((s) => s.ttfts), 50),
+          replicaTtftP99: percentile(stats.flatMap((s) => s.ttfts), 99),
           imbalance: Math.max(...means) / Math.max(1e-9, Math.min(...means)),
           perReplica: stats.map((s) => s.requests),
           seconds: result.seconds,
           outcomes: result.outcomes,
         };
         rows.push(row);
-        console.log(JSON.stringify(row));
+        console.log(JSON.stringify({ ...row, at: new Date().toISOString() }));
       }
     }
 
@@ -324,10 +336,10 @@ function writeResults(rows: Row[], kill: Record<string, number>, startedAt: stri
   const lines = [
     `# Fleet bench results`,
     '',
-    `Run ${startedAt}, load average ${loadBefore} before, ${os.loadavg()[0]!.toFixed(1)} after; ${REPLICAS} replicas (${process.env.BENCH_SLOTS ?? 4} slots, ${process.env.BENCH_CACHE_BLOCKS ?? 160}-block cache each), ${CONVERSATIONS} conversations × ${TURNS} turns, ${USERS} at once, ${TENANTS} tenants.`,
+    `Run ${startedAt}, load average ${loadBefore} before, ${os.loadavg()[0]!.toFixed(1)} after; ${REPLICAS} replicas (${process.env.BENCH_SLOTS ?? 4} slots, ${process.env.BENCH_CACHE_BLOCKS ?? 128}-block cache each), ${CONVERSATIONS} conversations × ${TURNS} turns, ${USERS} at once, ${TENANTS} tenants.`,
     '',
-    '| strategy | workers | cache hit rate | × round robin | TTFT p50 | TTFT p99 | p99 ÷ round robin | in-flight max/min | requests per replica | wall time | done / error / lost |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| strategy | workers | cache hit rate | × round robin | TTFT p50 at client | TTFT p99 at client | ÷ round robin | TTFT p50 at replica | TTFT p99 at replica | ÷ round robin | in-flight max/min | requests per replica | wall time | done / error / lost |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) =>
       [
         r.strategy,
@@ -337,6 +349,9 @@ function writeResults(rows: Row[], kill: Record<string, number>, startedAt: stri
         ms(r.ttftP50),
         ms(r.ttftP99),
         (r.ttftP99 / rr(r.workers).ttftP99).toFixed(2),
+        ms(r.replicaTtftP50),
+        ms(r.replicaTtftP99),
+        (r.replicaTtftP99 / rr(r.workers).replicaTtftP99).toFixed(2),
         r.imbalance.toFixed(2),
         r.perReplica.join(' / '),
         `${r.seconds.toFixed(1)} s`,
@@ -351,6 +366,14 @@ function writeResults(rows: Row[], kill: Record<string, number>, startedAt: stri
   ];
   writeFileSync(path.join(root, 'bench', 'FLEET-RESULTS.md'), lines.join('\n'));
   console.log(lines.join('\n'));
+}
+
+// Interrupted: no child may outlive the bench.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of children) child.kill('SIGKILL');
+    process.exit(130);
+  });
 }
 
 main().catch((error: unknown) => {
