@@ -63,7 +63,11 @@ export async function spawnApp(name: keyof typeof ENTRY, env: Record<string, str
     exited.then(({ code }) => {
       throw new Error(`${name} exited with ${code} before it was ready: ${stderr}`);
     }),
-  ]);
+  ]).catch((error: unknown) => {
+    // A process that never got ready must not outlive the test.
+    if (child.exitCode === null) child.kill('SIGKILL');
+    throw error;
+  });
   return {
     child,
     logs,

@@ -261,7 +261,7 @@ export const ROUTES: Route[] = [
   {
     method: 'get',
     path: '/readyz',
-    summary: 'Readiness: Redis, draining, upstream breakers',
+    summary: 'Readiness: Redis, draining, upstream breakers, fleet deployments',
     tag: 'Operations',
     public: true,
     responses: { 200: { description: 'Ready', json: readinessSchema }, 503: { description: 'Not ready', json: readinessSchema } },

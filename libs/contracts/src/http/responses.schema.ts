@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { deploymentStatusSchema } from '../routing/deployment-state.schema';
 import { errorCodeSchema } from '../errors/error.schema';
 import { generationStatusSchema } from '../generations/generation-job.schema';
 import { finishReasonSchema } from '../stream/stream-event.schema';
@@ -95,4 +96,6 @@ export const readinessSchema = z.object({
   status: z.enum(['ok', 'unavailable', 'draining']),
   redis: z.object({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() }).optional(),
   upstreams: z.record(z.string(), z.unknown()).optional(),
+  /** Per fleet model: each deployment's state and fleet-wide in-flight count. */
+  deployments: z.record(z.string(), z.record(z.string(), deploymentStatusSchema)).optional(),
 });
