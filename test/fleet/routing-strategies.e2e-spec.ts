@@ -23,7 +23,7 @@ describe('fleet routing strategies', () => {
     // A request whose last message starts with SLOW: streams for a while (it holds an in-flight slot).
     fleet.behave = (replica, body) => {
       const messages = body.messages as Array<{ content: string }>;
-      return messages[messages.length - 1]!.content.startsWith(SLOW) ? { tokens: [`r${replica}`, 'slowly'], tokenDelayMs: 700 } : {};
+      return messages[messages.length - 1]!.content.startsWith(SLOW) ? { tokens: [`r${replica}`, 'slowly'], tokenDelayMs: 1_000 } : {};
     };
     const affinity = { strategy: 'prefix-affinity', chunkChars: 64, minMatchChunks: 6 };
     gateway = await startGateway({
@@ -61,23 +61,27 @@ describe('fleet routing strategies', () => {
   });
 
   it('least outstanding sends nothing more to a replica that is still busy', async () => {
-    // Four closed-loop clients; whichever replica gets the one slow request keeps it for 1.4 s while
-    // the others answer at once. Round robin would hand it a quarter of the requests.
-    const replies: string[] = [];
+    // Four closed-loop clients; one request is slow. While it runs, its replica has one in flight and,
+    // whenever a client picks, at least one other replica has none: least outstanding never sends it more.
+    // (Round robin would hand it every fourth request.)
+    const startedAt = performance.now();
     let slowSent = false;
     await Promise.all(
       Array.from({ length: 4 }, async () => {
         for (let i = 0; i < 6; i++) {
           const slow = !slowSent;
           slowSent = true;
-          replies.push(await chat(gateway.url, 'least', { messages: [{ role: 'user', content: slow ? `${SLOW} hold` : `quick ${i}` }] }));
+          await chat(gateway.url, 'least', { messages: [{ role: 'user', content: slow ? `${SLOW} hold` : `quick ${i}` }] });
         }
       }),
     );
-    const slowReplica = Number(replies.find((reply) => reply.includes('slowly'))!.slice(1, 2));
-    const counts = served(replies);
-    assert.equal(counts.reduce((a, b) => a + b), 24);
-    assert.ok(counts[slowReplica]! <= 2, `the busy replica r${slowReplica} still got ${counts[slowReplica]} of 24 requests: ${counts}`);
+    const ofThisTest = (replica: (typeof fleet.replicas)[number]) => replica.requests.filter((r) => r.startedAt >= startedAt);
+    const busy = fleet.replicas.find((replica) => ofThisTest(replica).some((r) => JSON.stringify(r.body).includes(SLOW)))!;
+    const slow = ofThisTest(busy).find((r) => JSON.stringify(r.body).includes(SLOW))!;
+    const during = (r: { startedAt: number }) => r.startedAt > slow.startedAt && r.startedAt < slow.endedAt!;
+    const elsewhere = fleet.replicas.filter((replica) => replica !== busy).flatMap(ofThisTest).filter(during).length;
+    assert.ok(elsewhere >= 3, `the other replicas served ${elsewhere} requests while the slow one ran (the test needs some)`);
+    assert.equal(ofThisTest(busy).filter(during).length, 0, 'the busy replica got a request while its slow one ran');
   });
 
   it('prefix affinity keeps each conversation on one replica and spreads conversations', async () => {

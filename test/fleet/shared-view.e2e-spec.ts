@@ -35,9 +35,10 @@ describe('fleet routing shared by two worker processes', () => {
         ],
       }),
     };
-    // One at a time: three Nest start-ups at once on a busy machine can outlast the start-up deadline.
-    api = await spawnApp('api', env);
-    workers = [await spawnApp('worker', env), await spawnApp('worker', env)];
+    // A Nest start-up takes 15-20 s on two cores shared with other test runs.
+    const slowStart = { readyTimeoutMs: 60_000 };
+    api = await spawnApp('api', env, slowStart);
+    workers = await Promise.all([spawnApp('worker', env, slowStart), spawnApp('worker', env, slowStart)]);
   });
   after(async () => {
     await Promise.all([api?.stop(), ...(workers ?? []).map((worker) => worker.stop())]);

@@ -31,6 +31,8 @@ export interface FakeUpstreamRequest {
   /** Resolves when the client closed the connection before the stream ended. */
   closedEarly: Promise<number>;
   startedAt: number;
+  /** When the response closed (performance.now()); undefined while it runs. */
+  endedAt?: number;
 }
 
 /**
@@ -85,7 +87,9 @@ export class FakeOpenAIServer {
     const startedAt = performance.now();
     const closedEarly = new Promise<number>((resolve) => res.on('close', () => !finished && resolve(performance.now())));
     closedEarly.catch(() => undefined);
-    this.requests.push({ body, headers: req.headers, closedEarly, startedAt });
+    const entry: FakeUpstreamRequest = { body, headers: req.headers, closedEarly, startedAt };
+    res.on('close', () => (entry.endedAt = performance.now()));
+    this.requests.push(entry);
 
     if (script.status && script.status >= 400) {
       res.writeHead(script.status, { 'content-type': 'application/json', ...(script.retryAfter ? { 'retry-after': script.retryAfter } : {}) });
