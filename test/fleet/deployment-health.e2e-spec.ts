@@ -102,7 +102,8 @@ describe('fleet deployment health', () => {
   }
 
   it('drains a replica whose probe fails: no new requests, its running stream finishes', async () => {
-    misbehave[0] = misbehave[1] = { tokens: ['long', ' reply'], tokenDelayMs: 600 };
+    // Long enough to still run after the probe drained its replica, even on a loaded machine.
+    misbehave[0] = misbehave[1] = { tokens: ['long', ' reply', ' that', ' takes', ' a', ' while'], tokenDelayMs: 1_000 };
     const id = await startGeneration(gateway.url, 'probed', 'a long one');
     const busy = await waitFor('the stream to reach a replica', () => {
       const index = fleet.replicas.findIndex((replica) => replica.active > 0);
@@ -120,7 +121,7 @@ describe('fleet deployment health', () => {
       const events = (await stream).events.map((event) => JSON.parse(event.data) as StreamEvent);
       assertCompleteStream(events);
       assert.equal(events.at(-1)?.type, 'done');
-      assert.equal(visibleText(events), 'long reply');
+      assert.equal(visibleText(events), 'long reply that takes a while');
     } finally {
       fleet.replicas[busy.index]!.healthStatus = 200;
     }

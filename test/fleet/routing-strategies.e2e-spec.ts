@@ -53,11 +53,11 @@ describe('fleet routing strategies', () => {
   });
 
   it('weighted random follows the weights', async () => {
-    const replies = await Promise.all(Array.from({ length: 45 }, () => chat(gateway.url, 'weighted')));
+    const replies = await Promise.all(Array.from({ length: 30 }, () => chat(gateway.url, 'weighted')));
     const counts = served(replies);
-    // Expected 30 : 5 : 5 : 5; the bounds leave room for chance (each holds with probability > 0.999).
-    assert.ok(counts[0]! >= 20, `r0 (weight 6) served ${counts[0]} of 45: ${counts}`);
-    assert.ok(counts.slice(1).every((count) => count <= 12), `weight-1 replicas served ${counts.slice(1)}`);
+    // Expected 20 : 3.3 : 3.3 : 3.3; the bounds leave room for chance (each holds with probability > 0.999).
+    assert.ok(counts[0]! >= 12, `r0 (weight 6) served ${counts[0]} of 30: ${counts}`);
+    assert.ok(counts.slice(1).every((count) => count <= 10), `weight-1 replicas served ${counts.slice(1)}`);
   });
 
   it('least outstanding sends nothing more to a replica that is still busy', async () => {
