@@ -28,7 +28,7 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
       if (fleet.deployments.discovered) this.every(model.discover!.refreshMs, () => this.discover(fleet));
       if (model.health.probePath !== null || fleet.deployments.list().some((r) => r.probeUrl)) {
         this.every(model.health.probeIntervalMs, () => this.probeAll(fleet));
-        void this.probeAll(fleet);
+        this.run(this.probeAll(fleet));
       }
     }
   }
@@ -38,9 +38,14 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private every(ms: number, task: () => Promise<void>): void {
-    const timer = setInterval(() => void task(), ms);
+    const timer = setInterval(() => this.run(task()), ms);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /** Probes and refreshes log their own failures; this catches what they could not. */
+  private run(task: Promise<void>): void {
+    task.catch((error: unknown) => this.logger.warn({ err: error }, 'fleet health task failed'));
   }
 
   private async discover(fleet: Fleet): Promise<void> {
