@@ -86,9 +86,17 @@ export class SseStream {
     if (live && this.owedBytes() > this.options.maxBufferedBytes) this.response.destroy();
   }
 
-  /** Bytes written but not yet handed to the client's connection (in the compressor or the response). */
+  /**
+   * Bytes written but not yet handed to the client's connection. The compressor's output counts
+   * always; its input queue only while the response is backpressured: otherwise that queue is this
+   * process's own pending CPU work (a 5 MB chunk arrives as one burst), not what the client failed to read.
+   */
   owedBytes(): number {
-    const compressor = this.compressor ? this.compressor.writableLength + this.compressor.readableLength : 0;
+    let compressor = 0;
+    if (this.compressor) {
+      compressor = this.compressor.readableLength;
+      if (this.response.writableNeedDrain) compressor += this.compressor.writableLength;
+    }
     return compressor + this.response.writableLength;
   }
 
