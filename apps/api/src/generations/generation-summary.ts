@@ -1,10 +1,6 @@
-import type { FinishReason, GatewayError, StreamEvent } from '@tokenwire/contracts';
+import { mergeToolCallDelta, type FinishReason, type GatewayError, type StreamEvent, type ToolCallParts } from '@tokenwire/contracts';
 
-export interface ToolCallSummary {
-  id?: string;
-  type: 'function';
-  function: { name: string; arguments: string };
-}
+export type ToolCallSummary = ToolCallParts;
 
 export interface GenerationSummary {
   text: string;
@@ -26,12 +22,7 @@ export function summarizeEvents(events: Iterable<StreamEvent>): GenerationSummar
     switch (event.type) {
       case 'chunk':
         text += event.delta;
-        for (const call of event.toolCalls ?? []) {
-          const target = (toolCalls[call.index] ??= { type: 'function', function: { name: '', arguments: '' } });
-          if (call.id) target.id = call.id;
-          if (call.name) target.function.name += call.name;
-          if (call.arguments) target.function.arguments += call.arguments;
-        }
+        for (const call of event.toolCalls ?? []) mergeToolCallDelta(toolCalls, call);
         break;
       case 'restarted':
         text = '';

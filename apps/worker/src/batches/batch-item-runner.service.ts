@@ -1,6 +1,15 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue, type Job } from 'bullmq';
-import { GENERATIONS_QUEUE, chatCompletionObject, toGenerationParams, type BatchItemJob, type BatchOutputLine, type RedisKeys } from '@tokenwire/contracts';
+import {
+  GENERATIONS_QUEUE,
+  chatCompletionObject,
+  mergeToolCallDelta,
+  toGenerationParams,
+  type BatchItemJob,
+  type BatchOutputLine,
+  type RedisKeys,
+  type ToolCallParts,
+} from '@tokenwire/contracts';
 import {
   BatchStore,
   LOGGER,
@@ -51,6 +60,7 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
     if (!line) return; // the batch expired
     const { body } = line;
     let text = '';
+    const toolCalls: ToolCallParts[] = [];
     let usage: ProviderUsage | undefined;
     let finishReason = 'stop';
     let outcome: BatchOutputLine;
@@ -61,6 +71,7 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
       });
       for await (const chunk of stream) {
         if (chunk.type === 'text-delta') text += chunk.text;
+        else if (chunk.type === 'tool-call-delta') mergeToolCallDelta(toolCalls, chunk);
         else if (chunk.type === 'usage') usage = { ...usage, ...chunk.usage };
         else if (chunk.type === 'finish') finishReason = chunk.reason;
       }
@@ -70,7 +81,16 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
         custom_id: line.custom_id,
         response: {
           status_code: 200,
-          body: chatCompletionObject({ id: `chatcmpl-${batchId}-${index}`, model: body.model, created: Math.floor(Date.now() / 1000), text, finishReason, usage: counted }),
+          body: chatCompletionObject({
+            id: `chatcmpl-${batchId}-${index}`,
+            model: body.model,
+            created: Math.floor(Date.now() / 1000),
+            text,
+            // As the chat route answers: the calls (none lost to a gap in the indexes), finish_reason tool_calls.
+            ...(toolCalls.length ? { toolCalls: toolCalls.filter(Boolean) } : {}),
+            finishReason,
+            usage: counted,
+          }),
         },
         error: null,
       };

@@ -18,13 +18,30 @@ export function toGenerationParams(request: CreateGenerationRequest | ChatComple
   };
 }
 
+export interface ToolCallParts {
+  id?: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/**
+ * Adds one streamed tool-call delta to the calls so far (by its index): the id once, name and
+ * arguments appended. Every whole-reply view (non-streaming routes, batch results) folds with it.
+ */
+export function mergeToolCallDelta(calls: ToolCallParts[], delta: { index: number; id?: string; name?: string; arguments?: string }): void {
+  const target = (calls[delta.index] ??= { type: 'function', function: { name: '', arguments: '' } });
+  if (delta.id) target.id = delta.id;
+  if (delta.name) target.function.name += delta.name;
+  if (delta.arguments) target.function.arguments += delta.arguments;
+}
+
 export interface CompletionParts {
   id: string;
   model: string;
   /** Unix seconds. */
   created: number;
   text: string;
-  toolCalls?: Array<{ id?: string; type: 'function'; function: { name: string; arguments: string } }>;
+  toolCalls?: ToolCallParts[];
   finishReason?: string;
   usage?: { promptTokens?: number; completionTokens?: number; totalTokens?: number };
 }
