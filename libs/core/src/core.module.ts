@@ -4,7 +4,7 @@ import { redisKeys, type RedisKeys } from '@tokenwire/contracts';
 import { TOKENWIRE_CONFIG } from './config/config.tokens';
 import type { TokenwireConfig } from './config/config.schema';
 import { REDIS_CLIENT, REDIS_KEYS } from './redis/redis.tokens';
-import { createRedisClient } from './redis/redis-client';
+import { createRedisClient, usesShardedPubSub } from './redis/redis-client';
 import { EventLog } from './events/event-log';
 import { GenerationMetaStore } from './generations/generation-meta.store';
 import { TenantAccounting } from './tenants/tenant-accounting';
@@ -55,7 +55,7 @@ export class CoreModule {
         {
           provide: EventLog,
           inject: [REDIS_CLIENT, REDIS_KEYS],
-          useFactory: (redis: Redis, keys: RedisKeys) => new EventLog(redis, keys, config.generations),
+          useFactory: (redis: Redis, keys: RedisKeys) => new EventLog(redis, keys, config.generations, usesShardedPubSub(config.redis) ? 'SPUBLISH' : 'PUBLISH'),
         },
         {
           provide: TenantAccounting,

@@ -8,12 +8,15 @@ import {
   REDIS_KEYS,
   TOKENWIRE_CONFIG,
   TokenwireMetrics,
+  createLiveSubscriberClient,
+  usesShardedPubSub,
   watchRedisErrors,
   type Logger,
   type TokenwireConfig,
 } from '@tokenwire/core';
 import { ApiError } from '../common/api-error';
 import { GenerationSubscription, type StreamListener, type StreamSink } from './generation-subscription';
+import { LiveChannelSubscriber } from './live-channel-subscriber';
 
 export { GenerationSubscription, type StreamListener, type StreamSink } from './generation-subscription';
 
@@ -30,9 +33,10 @@ interface ChannelEntry {
 }
 
 /**
- * Live delivery for this api process: ONE Redis subscriber connection and a
- * local map channel → subscriptions. A channel is subscribed on its first local
- * listener and unsubscribed on its last, so thousands of streams share one connection.
+ * Live delivery for this api process: ONE Redis subscriber connection (on a Cluster with
+ * sharded pub/sub, one per master that owns a subscribed channel) and a local map
+ * channel → subscriptions. A channel is subscribed on its first local listener and
+ * unsubscribed on its last, so thousands of streams share one connection.
  *
  * The seam: subscribe to the live channel first (buffering), then read the log
  * from afterSeq+1, deliver it, then drain the buffer skipping seqs already delivered.
@@ -41,7 +45,7 @@ interface ChannelEntry {
  */
 @Injectable()
 export class GenerationStreamService implements OnModuleInit, OnApplicationShutdown {
-  private subscriber!: Redis;
+  private subscriber!: LiveChannelSubscriber;
   private readonly channels = new Map<string, ChannelEntry>();
   /** UNSUBSCRIBE commands in flight, so a NUMSUB issued after them does not count this process. */
   private readonly unsubscribing = new Map<string, Promise<unknown>>();
@@ -60,21 +64,22 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   ) {}
 
   onModuleInit(): void {
-    this.subscriber = watchRedisErrors(this.redis.duplicate({ connectionName: 'tokenwire-api-live', enableAutoPipelining: false }), this.logger);
-    this.subscriber.on('message', (channel: string, json: string) => this.onMessage(channel, json));
-    // After a reconnect, what was published meanwhile is only in the logs. ioredis re-subscribes on
-    // its own, but only after emitting 'ready': subscribe again and wait, then re-read, so nothing
-    // published between the re-read and the re-subscribe can slip through.
-    let connectedBefore = false;
-    this.subscriber.on('ready', () => {
-      if (connectedBefore) this.resyncAfterReconnect().catch((error: unknown) => this.logger.error({ err: error }, 'cannot re-read the event logs after a reconnect'));
-      connectedBefore = true;
+    const connection = watchRedisErrors(createLiveSubscriberClient(this.config.redis, 'tokenwire-api-live'), this.logger);
+    this.subscriber = new LiveChannelSubscriber(connection, usesShardedPubSub(this.config.redis), this.logger);
+    // After a reconnect or failover, what was published meanwhile is only in the logs: once the
+    // channels are subscribed again, re-read, so nothing published in between can slip through.
+    this.subscriber.start({
+      message: (channel, json) => this.onMessage(channel, json),
+      channels: () => [...this.channels.keys()],
+      resubscribed: () => {
+        for (const entry of this.channels.values()) for (const subscription of entry.subscriptions) subscription.resync();
+      },
     });
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closeAll();
-    await this.subscriber.quit().catch(() => this.subscriber.disconnect());
+    await this.subscriber.close();
   }
 
   /** Open subscriptions in this process (streams still being delivered). */
@@ -144,18 +149,6 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     await this.unsubscribing.get(channel);
     const reply = (await this.redis.pubsub('NUMSUB', channel)) as [string, number];
     return Number(reply[1]);
-  }
-
-  private async resyncAfterReconnect(): Promise<void> {
-    const channels = [...this.channels.keys()];
-    this.logger.warn({ channels: channels.length }, 'live connection re-established; re-reading event logs');
-    try {
-      if (channels.length) await this.subscriber.subscribe(...channels);
-    } catch (error) {
-      this.logger.error({ err: error }, 'cannot re-subscribe after a reconnect');
-      return; // the next 'ready' tries again
-    }
-    for (const entry of this.channels.values()) for (const subscription of entry.subscriptions) subscription.resync();
   }
 
   private async checkResumable(generationId: string, afterSeq: number, field: string, subscription: GenerationSubscription): Promise<void> {

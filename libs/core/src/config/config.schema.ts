@@ -51,6 +51,12 @@ export const tokenwireConfigSchema = z.object({
       clusterNodes: hostPortList.default([]),
       /** Master name the sentinels monitor. */
       sentinelName: z.string().min(1).default('mymaster'),
+      /**
+       * Live channels of generations on a Cluster: `sharded` (SPUBLISH/SSUBSCRIBE, an event touches only the
+       * shard that owns the generation) or `classic` (PUBLISH, which the cluster bus copies to every node; kept
+       * for comparison). Standalone and Sentinel always use PUBLISH.
+       */
+      clusterPubSub: z.enum(['sharded', 'classic']).default('sharded'),
     })
     .refine((redis) => !(redis.sentinels.length && redis.clusterNodes.length), { message: 'set sentinels or clusterNodes, not both' })
     .prefault({}),
@@ -248,6 +254,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   REDIS_SENTINELS: ['redis', 'sentinels'],
   REDIS_SENTINEL_NAME: ['redis', 'sentinelName'],
   REDIS_CLUSTER_NODES: ['redis', 'clusterNodes'],
+  REDIS_CLUSTER_PUBSUB: ['redis', 'clusterPubSub'],
   HOST: ['api', 'host'],
   PORT: ['api', 'port'],
   TOKENWIRE_BODY_LIMIT: ['api', 'bodyLimit'],

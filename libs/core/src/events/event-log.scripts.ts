@@ -8,7 +8,9 @@
  * Append one non-terminal event.
  * KEYS: 1 event log, 2 terminal marker, 3 meta hash
  * ARGV: 1 entry id (`<seq>-0`), 2 event JSON, 3 live channel, 4 max events, 5 ttl seconds,
- *       6 the writing run's token ('' for a writer that claimed no run)
+ *       6 the writing run's token ('' for a writer that claimed no run),
+ *       7 `SPUBLISH` for a sharded live channel (a Cluster), otherwise PUBLISH
+ * The channel shares the generation's hash tag, so even SPUBLISH stays on this script's slot.
  * Returns 1; 0 when the generation already ended; -1 when another run has claimed the generation
  * (this one lost its job lock): a late writer must stop either way.
  * The same entry sent again is a success that changes nothing: ioredis resends the commands
@@ -27,7 +29,7 @@ if type(added) == 'table' and added.err then
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 if ARGV[6] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
-redis.call('PUBLISH', ARGV[3], ARGV[2])
+redis.call(ARGV[7] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', ARGV[3], ARGV[2])
 return 1
 `;
 
@@ -56,7 +58,8 @@ return tonumber(string.match(top[1][1], '^(%d+)'))
  * ARGV: 1 generation id, 2 event body JSON (an object without jobId/seq),
  *       3 live channel, 4 max events, 5 ttl seconds, 6 final status, 7 now (ms),
  *       8 this write's own token (the marker's value), 9 the writing run's token ('' for a writer
- *       that claimed no run: a cancel before start, a reaper)
+ *       that claimed no run: a cancel before start, a reaper), 10 `SPUBLISH` for a sharded
+ *       live channel, otherwise PUBLISH
  * Returns the terminal event's seq, or 0 when another write ended the generation or another run
  * has claimed it. The same
  * write sent again (ioredis resends a command whose reply a dropped connection lost) finds its
@@ -75,7 +78,7 @@ if #top > 0 then seq = tonumber(string.match(top[1][1], '^(%d+)')) + 1 end
 local event = '{"jobId":' .. cjson.encode(ARGV[1]) .. ',"seq":' .. seq .. ',' .. string.sub(ARGV[2], 2)
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'e', event)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('PUBLISH', ARGV[3], event)
+redis.call(ARGV[10] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', ARGV[3], event)
 redis.call('HSET', KEYS[3], 'status', ARGV[6], 'finishedAt', ARGV[7])
 redis.call('EXPIRE', KEYS[3], ARGV[5])
 return seq

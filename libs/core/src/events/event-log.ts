@@ -10,7 +10,18 @@ import {
 import { APPEND_EVENT_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA } from './event-log.scripts';
 
 interface EventLogCommands {
-  twAppendEvent(log: string, marker: string, meta: string, id: string, json: string, channel: string, maxEvents: number, ttl: number, runToken: string): Promise<number>;
+  twAppendEvent(
+    log: string,
+    marker: string,
+    meta: string,
+    id: string,
+    json: string,
+    channel: string,
+    maxEvents: number,
+    ttl: number,
+    runToken: string,
+    publish: PublishCommand,
+  ): Promise<number>;
   twClaimRun(marker: string, cancel: string, meta: string, log: string, runToken: string, now: number, ttl: number): Promise<number>;
   twAppendTerminal(
     log: string,
@@ -25,8 +36,12 @@ interface EventLogCommands {
     now: number,
     writeToken: string,
     runToken: string,
+    publish: PublishCommand,
   ): Promise<number>;
 }
+
+/** How the append scripts publish on the live channel: SPUBLISH for sharded pub/sub on a Cluster. */
+export type PublishCommand = 'PUBLISH' | 'SPUBLISH';
 
 /** What one append did: written; refused because the generation ended; refused because another run owns it now. */
 export type AppendResult = 'written' | 'ended' | 'lost';
@@ -50,7 +65,7 @@ const TERMINAL_STATUS: Record<TerminalEventBody['type'], GenerationStatus> = {
 
 /**
  * The per-generation event log (a Redis Stream whose entry ids are `<seq>-0`)
- * plus its live pub/sub channel. Writers: the worker running the generation,
+ * plus its live pub/sub channel (sharded on a Cluster: see `usesShardedPubSub`). Writers: the worker running the generation,
  * and whoever ends a generation that never ran. Readers: api replay.
  */
 export class EventLog {
@@ -60,6 +75,7 @@ export class EventLog {
     redis: Redis,
     private readonly keys: RedisKeys,
     private readonly limits: { ttlSeconds: number; maxEvents: number },
+    private readonly publish: PublishCommand = 'PUBLISH',
   ) {
     if (!('twAppendEvent' in redis)) {
       redis.defineCommand('twAppendEvent', { numberOfKeys: 3, lua: APPEND_EVENT_LUA });
@@ -104,7 +120,7 @@ export class EventLog {
     return async (seq, body) => {
       // The same JSON as JSON.stringify({ jobId, seq, ...body }), without copying body per token.
       const json = `${head}${seq},${JSON.stringify(body).slice(1)}`;
-      return APPEND_RESULT[await this.redis.twAppendEvent(log, marker, metaKey, `${seq}-0`, json, channel, maxEvents, ttlSeconds, runToken)]!;
+      return APPEND_RESULT[await this.redis.twAppendEvent(log, marker, metaKey, `${seq}-0`, json, channel, maxEvents, ttlSeconds, runToken, this.publish)]!;
     };
   }
 
@@ -127,6 +143,7 @@ export class EventLog {
       Date.now(),
       randomUUID(), // tells a resend of this write from another writer's
       runToken,
+      this.publish,
     );
     return seq > 0 ? seq : undefined;
   }

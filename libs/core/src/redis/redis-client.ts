@@ -14,6 +14,28 @@ export function createRedisClient(redis: TokenwireConfig['redis'], options: Redi
   return new Cluster(redis.clusterNodes, { enableAutoPipelining, redisOptions: { ...credentials, ...rest } }) as unknown as Redis;
 }
 
+/**
+ * Whether generations' live channels are sharded (SPUBLISH/SSUBSCRIBE): on a Cluster unless
+ * `redis.clusterPubSub` is `classic`. A classic PUBLISH on a Cluster is copied over the cluster bus
+ * to every node, so its cost per event grows with the number of nodes; a sharded one stays on the
+ * shard that owns the channel's slot (the generation's hash tag, the slot of its event log).
+ */
+export function usesShardedPubSub(redis: TokenwireConfig['redis']): boolean {
+  return redis.clusterNodes.length > 0 && redis.clusterPubSub === 'sharded';
+}
+
+/**
+ * The connection an api process follows live channels on. For sharded pub/sub a Cluster whose
+ * SSUBSCRIBEs ioredis routes to one subscriber connection per master (`shardedSubscribers`),
+ * replaced and re-subscribed when the slots map changes (failover, resharding); otherwise one
+ * ordinary connection.
+ */
+export function createLiveSubscriberClient(redis: TokenwireConfig['redis'], connectionName: string): Redis {
+  if (!usesShardedPubSub(redis)) return createRedisClient(redis, { connectionName, enableAutoPipelining: false });
+  const { host: _host, port: _port, db: _db, ...credentials } = redisConnectionOptions(redis);
+  return new Cluster(redis.clusterNodes, { shardedSubscribers: true, redisOptions: { ...credentials, connectionName } }) as unknown as Redis;
+}
+
 /** The connection BullMQ gets: options for standalone/Sentinel (it opens its own), a Cluster instance for Cluster. */
 export function bullConnection(redis: TokenwireConfig['redis']): RedisOptions | Redis {
   return redis.clusterNodes.length
