@@ -80,7 +80,7 @@ export class GenerationReaderService {
       if (subscription.isClosed) return;
       subscription.close();
       void (async () => {
-        if (this.streams.localListenerCount(id) > 0 || (await this.streams.subscriberProcessCount(id)) > 0) return;
+        if (this.streams.localListenerCount(id) > 0 || (await this.streams.otherProcessesListening(id)) > 0) return;
         await this.generations.requestCancel(id, 'client disconnected');
       })().catch((error: unknown) => this.logger.warn({ err: error, jobId: id }, 'cancel after disconnect failed'));
     };

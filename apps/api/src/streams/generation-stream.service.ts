@@ -16,6 +16,7 @@ import {
 } from '@tokenwire/core';
 import { ApiError } from '../common/api-error';
 import { GenerationSubscription, type StreamListener, type StreamSink } from './generation-subscription';
+import { GenerationListenerRegistry } from './generation-listener-registry';
 import { LiveChannelSubscriber } from './live-channel-subscriber';
 
 export { GenerationSubscription, type StreamListener, type StreamSink } from './generation-subscription';
@@ -46,9 +47,8 @@ interface ChannelEntry {
 @Injectable()
 export class GenerationStreamService implements OnModuleInit, OnApplicationShutdown {
   private subscriber!: LiveChannelSubscriber;
+  private readonly listeners: GenerationListenerRegistry;
   private readonly channels = new Map<string, ChannelEntry>();
-  /** UNSUBSCRIBE commands in flight, so a NUMSUB issued after them does not count this process. */
-  private readonly unsubscribing = new Map<string, Promise<unknown>>();
   /** Test hook: runs between the live subscribe and the log read (to force the seam race). */
   beforeReplay?: (generationId: string) => Promise<void>;
   /** Test hook: runs before each replay page after the first is read (to trim a log under a replay). */
@@ -61,9 +61,12 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: TokenwireMetrics,
-  ) {}
+  ) {
+    this.listeners = new GenerationListenerRegistry(redis, keys, logger);
+  }
 
   onModuleInit(): void {
+    this.listeners.start();
     const connection = watchRedisErrors(createLiveSubscriberClient(this.config.redis, 'tokenwire-api-live'), this.logger);
     this.subscriber = new LiveChannelSubscriber(connection, usesShardedPubSub(this.config.redis), this.logger);
     // After a reconnect or failover, what was published meanwhile is only in the logs: once the
@@ -79,6 +82,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
 
   async onApplicationShutdown(): Promise<void> {
     this.closeAll();
+    this.listeners.stop();
     await this.subscriber.close();
   }
 
@@ -106,7 +110,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     const channel = this.keys.liveChannel(generationId);
     let entry = this.channels.get(channel);
     if (!entry) {
-      entry = { generationId, subscriptions: new Set(), subscribed: this.subscriber.subscribe(channel) };
+      entry = { generationId, subscriptions: new Set(), subscribed: Promise.all([this.subscriber.subscribe(channel), this.listeners.add(generationId)]) };
       this.channels.set(channel, entry);
     }
     const subscription = new GenerationSubscription(
@@ -143,12 +147,9 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     return this.channels.get(this.keys.liveChannel(generationId))?.subscriptions.size ?? 0;
   }
 
-  /** Listeners of a generation in all api processes (Redis counts one per subscribed process). */
-  async subscriberProcessCount(generationId: string): Promise<number> {
-    const channel = this.keys.liveChannel(generationId);
-    await this.unsubscribing.get(channel);
-    const reply = (await this.redis.pubsub('NUMSUB', channel)) as [string, number];
-    return Number(reply[1]);
+  /** Other api processes with a listener of the generation (see GenerationListenerRegistry). */
+  otherProcessesListening(generationId: string): Promise<number> {
+    return this.listeners.otherProcesses(generationId);
   }
 
   private async checkResumable(generationId: string, afterSeq: number, field: string, subscription: GenerationSubscription): Promise<void> {
@@ -234,13 +235,8 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     this.metrics.activeStreams.dec();
     if (entry.subscriptions.size > 0) return;
     this.channels.delete(channel);
-    const done = this.subscriber
-      .unsubscribe(channel)
-      .catch((error: unknown) => this.logger.warn({ err: error, channel }, 'unsubscribe failed'))
-      .finally(() => {
-        if (this.unsubscribing.get(channel) === done) this.unsubscribing.delete(channel);
-      });
-    this.unsubscribing.set(channel, done);
+    this.subscriber.unsubscribe(channel).catch((error: unknown) => this.logger.warn({ err: error, channel }, 'unsubscribe failed'));
+    this.listeners.remove(entry.generationId).catch((error: unknown) => this.logger.warn({ err: error, jobId: entry.generationId }, 'cannot remove a listener entry'));
   }
 }
 

@@ -29,6 +29,12 @@ export interface RedisKeys {
   eventLog(generationId: string): string;
   /** Pub/sub channel: the live events of one generation. */
   liveChannel(generationId: string): string;
+  /**
+   * Sorted set: the api processes with a live listener of one generation (member: process id, score:
+   * expiry in ms, renewed while it listens). Asked before the OpenAI route cancels a generation its
+   * client left; in the generation's slot, so it is right on a Cluster too.
+   */
+  listeners(generationId: string): string;
   /** Hash: status, tenant, model, timestamps of one generation. */
   meta(generationId: string): string;
   /** String: set once by whoever writes the terminal event (exactly-once guard). */
@@ -94,6 +100,7 @@ export function redisKeys(prefix: string): RedisKeys {
   return {
     eventLog: (id) => `${gen(id)}:events`,
     liveChannel: (id) => `${gen(id)}:live`,
+    listeners: (id) => `${gen(id)}:listeners`,
     meta: (id) => `${gen(id)}:meta`,
     terminalMarker: (id) => `${gen(id)}:terminal`,
     cancelRequest: (id) => `${gen(id)}:cancel`,

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { RedisKeys } from '@tokenwire/contracts';
+import type { Logger } from '@tokenwire/core';
+
+/** How long a process's listener entry lives without renewal: a crashed process stops counting after this. */
+export const LISTENER_ENTRY_TTL_MS = 30_000;
+/** How often a process renews the entries of the generations it follows (a third of the TTL: two renewals may fail). */
+export const LISTENER_RENEW_MS = 10_000;
+
+/**
+ * Which api processes follow a generation live, in Redis, in the generation's own slot
+ * (`keys.listeners`: member = process id, score = expiry). It replaces `PUBSUB NUMSUB`, which on a
+ * Cluster counts only the node it reaches and never counts sharded subscribers, so the OpenAI
+ * route's "does anyone else still read this?" is right on standalone, Sentinel and Cluster alike.
+ *
+ * Cost: one MULTI (ZREMRANGEBYSCORE, ZADD, PEXPIRE) when a process starts following a generation, one ZREM when it stops,
+ * and one renewal per followed generation every LISTENER_RENEW_MS. Entries are process-level
+ * (local listeners are counted in the process), and expired members are ignored when counting,
+ * so a process that died without cleaning up stops counting after LISTENER_ENTRY_TTL_MS.
+ */
+export class GenerationListenerRegistry {
+  /** This api process, as a member of the listener sets. */
+  readonly processId = randomUUID();
+  private readonly followed = new Set<string>();
+  private renewTimer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: RedisKeys,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.renewTimer = setInterval(() => this.renewAll(), LISTENER_RENEW_MS);
+    this.renewTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.renewTimer);
+  }
+
+  /** This process follows the generation from now on (awaited before its listener reads, so another process sees it). */
+  async add(generationId: string): Promise<void> {
+    this.followed.add(generationId);
+    await this.write(generationId);
+  }
+
+  /** This process no longer follows the generation. */
+  async remove(generationId: string): Promise<void> {
+    this.followed.delete(generationId);
+    await this.redis.zrem(this.keys.listeners(generationId), this.processId);
+  }
+
+  /** Other api processes whose entry for the generation has not expired. */
+  async otherProcesses(generationId: string): Promise<number> {
+    const members = await this.redis.zrangebyscore(this.keys.listeners(generationId), Date.now(), '+inf');
+    return members.filter((member) => member !== this.processId).length;
+  }
+
+  private async write(generationId: string): Promise<void> {
+    const key = this.keys.listeners(generationId);
+    // One slot (the generation's hash tag), so a MULTI works on a Cluster too.
+    const now = Date.now();
+    const replies = await this.redis
+      .multi()
+      .zremrangebyscore(key, '-inf', now) // entries of processes that stopped renewing
+      .zadd(key, now + LISTENER_ENTRY_TTL_MS, this.processId)
+      .pexpire(key, LISTENER_ENTRY_TTL_MS)
+      .exec();
+    const failed = replies?.find(([error]) => error);
+    if (failed) throw failed[0]!;
+  }
+
+  private renewAll(): void {
+    for (const generationId of this.followed) {
+      this.write(generationId).catch((error: unknown) => this.logger.warn({ err: error, jobId: generationId }, 'cannot renew a listener entry'));
+    }
+  }
+}
