@@ -203,6 +203,34 @@ describe('Anthropic Messages API, driven by @anthropic-ai/sdk', () => {
     assert.equal(bearer.status, 200, 'Authorization: Bearer works too');
   });
 
+  it('raw HTTP with only x-api-key, anthropic-version and anthropic-beta is answered; a missing or invalid max_tokens gets Anthropic\u2019s error shape', async () => {
+    upstream.script = () => ({ tokens: ['raw', ' reply'], usage: { prompt_tokens: 2, completion_tokens: 2 } });
+    // Exactly what a hand-written client sends: no SDK headers (x-stainless-*, its user-agent), no Authorization.
+    const headers = { 'content-type': 'application/json', 'x-api-key': key, 'anthropic-version': '2023-06-01', 'anthropic-beta': 'prompt-caching-2024-07-31,token-efficient-tools-2025-02-19' };
+    const post = (body: unknown) => fetch(`${gateway.url}/v1/messages`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const ok = await post({ model: 'upstream', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(ok.status, 200);
+    const message = (await ok.json()) as Anthropic.Message;
+    assert.equal(message.type, 'message');
+    assert.deepEqual(message.content, [{ type: 'text', text: 'raw reply' }]);
+    assert.equal(message.stop_reason, 'end_turn');
+
+    for (const [label, maxTokens] of [['missing', undefined], ['zero', 0], ['negative', -5], ['a string', 'ten'], ['fractional', 1.5]] as const) {
+      const refused = await post({ model: 'upstream', ...(maxTokens === undefined ? {} : { max_tokens: maxTokens }), messages: [{ role: 'user', content: 'hi' }] });
+      assert.equal(refused.status, 400, `max_tokens ${label}: 400`);
+      assert.match(refused.headers.get('content-type') ?? '', /application\/json/);
+      const body = (await refused.json()) as { type: string; error: { type: string; message: string } };
+      assert.deepEqual(Object.keys(body).sort(), ['error', 'type'], `max_tokens ${label}: Anthropic's error envelope`);
+      assert.equal(body.type, 'error');
+      assert.deepEqual(Object.keys(body.error).sort(), ['message', 'type']);
+      assert.equal(body.error.type, 'invalid_request_error');
+      assert.match(body.error.message, /max_tokens/, `max_tokens ${label}: the message names the field`);
+    }
+    const streamed = await post({ model: 'upstream', stream: true, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(streamed.status, 400, 'a stream request without max_tokens is refused before any event');
+    assert.equal(((await streamed.json()) as { error: { type: string } }).error.type, 'invalid_request_error');
+  });
+
   it('an upstream failure: its status non-streaming, and event: error in a stream', async () => {
     upstream.script = () => ({ status: 500 });
     await assert.rejects(client.messages.create({ model: 'upstream', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }), (error: unknown) => {
