@@ -68,6 +68,36 @@ describe('each upstream protocol through the whole gateway', () => {
     });
   }
 
+  // Which protocols say that a stop sequence ended the reply, and which one: the others report a plain stop.
+  const saysStopSequence = new Set(['anthropic', 'openai', 'tgi']);
+  // The Responses API has no stop sequences, and this websocket template maps none: those models refuse `stop`.
+  const takesStop = Object.keys(servers).filter((name) => !['websocket', 'openai-responses-ws', 'openai-responses-http'].includes(name));
+  for (const name of takesStop) {
+    it(`${name}: a reply ended by a stop sequence ${saysStopSequence.has(name) ? 'says which one in done.stopSequence' : 'is a plain stop (the protocol does not say)'}`, async () => {
+      const server = servers[name]!;
+      server.script = { tokens: ['Count:', ' 1', ' 2'], stopSequence: '###' };
+      try {
+        const created = await fetch(`${gateway.url}/v1/generations`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: name, messages: [{ role: 'user', content: 'count' }], stop: ['END', '###'] }),
+        });
+        assert.equal(created.status, 202, await created.clone().text());
+        const { id } = (await created.json()) as { id: string };
+        const events = (await readSse(`${gateway.url}/v1/generations/${id}/events`)).events.map((e) => JSON.parse(e.data) as StreamEvent);
+        const done = events.at(-1);
+        assert.equal(done?.type, 'done', JSON.stringify(done));
+        assert.equal(done.finishReason, 'stop');
+        assert.equal(done.stopSequence, saysStopSequence.has(name) ? '###' : undefined);
+        const generation = (await (await fetch(`${gateway.url}/v1/generations/${id}`)).json()) as { finishReason: string; stopSequence?: string };
+        assert.equal(generation.finishReason, 'stop');
+        assert.equal(generation.stopSequence, done.stopSequence, 'the generation view carries it too');
+      } finally {
+        server.script = { tokens, usage: { prompt: 3, completion: tokens.length } };
+      }
+    });
+  }
+
   it('plugin: a model served by the example plugin streams over Socket.IO', async () => {
     const socket = io(`${gateway.url}${GENERATIONS_NAMESPACE}`, { transports: ['websocket'], forceNew: true });
     const received: StreamEvent[] = [];

@@ -36,6 +36,7 @@ describe('Anthropic Messages API, driven by @anthropic-ai/sdk', () => {
       models: [
         { name: 'upstream', provider: 'openai-compatible', upstreamModel: 'real-model', options: { baseUrl } },
         ...Object.entries(protocols).map(([name, server]) => ({ name, provider: server.providerType, options: server.providerOptions() })),
+        { name: 'demo', provider: 'demo', options: { tokenDelayMs: 0, reply: 'one two three STOP four five' } },
       ],
     });
     key = await createKey(gateway.url, 'anthropic-tenant');
@@ -159,6 +160,45 @@ describe('Anthropic Messages API, driven by @anthropic-ai/sdk', () => {
       assert.deepEqual(message.content, [{ type: 'text', text: tokens.join('') }]);
     });
   }
+
+  it('a reply ended by a stop sequence: Anthropic stop_reason stop_sequence with the string, OpenAI chat finish_reason stop, Responses completed', async () => {
+    const anthropicUpstream = protocols['via-anthropic']!;
+    anthropicUpstream.script = { tokens: ['Count:', ' 1', ' 2'], stopSequence: '###', usage: { prompt: 3, completion: 3 } };
+    const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 });
+    try {
+      // Reported by the upstream (an Anthropic model) and enforced by the model itself (the demo model honours `stop`).
+      for (const [model, stop, text] of [['via-anthropic', '###', 'Count: 1 2'], ['demo', 'STOP', 'one two three ']] as const) {
+        const request = { model, max_tokens: 32, stop_sequences: ['never-seen', stop], messages: [{ role: 'user' as const, content: 'count' }] };
+        const message = await client.messages.create(request);
+        assert.equal(message.stop_reason, 'stop_sequence', model);
+        assert.equal(message.stop_sequence, stop, model);
+        assert.deepEqual(message.content, [{ type: 'text', text }]);
+        const streamed = await client.messages.stream(request).finalMessage();
+        assert.equal(streamed.stop_reason, 'stop_sequence', `${model} streaming: message_delta carries it`);
+        assert.equal(streamed.stop_sequence, stop);
+
+        const completion = await openai.chat.completions.create({ model, stop: [stop], messages: [{ role: 'user', content: 'count' }] });
+        assert.equal(completion.choices[0]?.finish_reason, 'stop', `${model}: OpenAI chat says stop`);
+        assert.equal((completion.choices[0] as { stop_reason?: string }).stop_reason, stop, 'and names the sequence as vLLM does (stop_reason)');
+        let finish: string | null | undefined;
+        let stopReason: string | undefined;
+        for await (const chunk of await openai.chat.completions.create({ model, stop: [stop], stream: true, messages: [{ role: 'user', content: 'count' }] })) {
+          finish = chunk.choices[0]?.finish_reason ?? finish;
+          stopReason = (chunk.choices[0] as { stop_reason?: string } | undefined)?.stop_reason ?? stopReason;
+        }
+        assert.equal(finish, 'stop');
+        assert.equal(stopReason, stop);
+      }
+      // The Responses API sends no stop sequences, but an upstream may apply its own (a server-side default):
+      // the generation ends with stopSequence set, and the response is simply completed.
+      const response = await openai.responses.create({ model: 'via-anthropic', input: 'count' });
+      assert.equal(response.status, 'completed');
+      assert.equal(response.incomplete_details, null);
+      assert.equal(response.output_text, 'Count: 1 2');
+    } finally {
+      anthropicUpstream.script = { tokens, usage: { prompt: 7, completion: tokens.length } };
+    }
+  });
 
   it('and back: an OpenAI client talks to a model behind the Anthropic protocol', async () => {
     const openai = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 });

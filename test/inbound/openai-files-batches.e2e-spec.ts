@@ -172,6 +172,14 @@ describe('Files and Batches the SDK way', () => {
     assert.equal(response.output[0]?.type, 'message');
     assert.equal(response.output[0]?.content[0]?.text, expected('responses line'));
     assert.equal(response.usage.output_tokens, DEMO_OPTIONS.tokens);
+    // A stop sequence that ends the reply is reported as the Messages route reports it (the demo model honours `stop`).
+    const stopped = await run('/v1/messages', [
+      { custom_id: 'm2', method: 'POST', url: '/v1/messages', body: { model: 'demo', max_tokens: 50, stop_sequences: ['here'], messages: [{ role: 'user', content: 'stop here' }] } },
+    ]);
+    const stoppedMessage = stopped[0]!.response.body as { content: Array<{ text: string }>; stop_reason: string; stop_sequence: string | null };
+    assert.equal(stoppedMessage.stop_reason, 'stop_sequence');
+    assert.equal(stoppedMessage.stop_sequence, 'here');
+    assert.equal(stoppedMessage.content[0]?.text, 'You said: stop ');
     await assert.rejects(
       client.files.create({ file: await toFile(Buffer.from(jsonl(JSON.stringify({ custom_id: 'bad', url: '/v1/messages', body: { model: 'demo', messages: [{ role: 'user', content: 'x' }] } }))), 'bad.jsonl'), purpose: 'batch' }),
       /line 1: body\.max_tokens/,

@@ -27,7 +27,11 @@ export type ProviderChunk =
   | { type: 'text-delta'; text: string }
   | { type: 'tool-call-delta'; index: number; id?: string; name?: string; arguments?: string }
   | { type: 'usage'; usage: ProviderUsage }
-  | { type: 'finish'; reason: ProviderFinishReason; raw?: string };
+  /**
+   * `stopSequence`: which of the request's stop sequences ended the reply (with reason `stop`), only
+   * when the upstream says so (Anthropic, vLLM's `stop_reason`) or the provider can tell for sure.
+   */
+  | { type: 'finish'; reason: ProviderFinishReason; raw?: string; stopSequence?: string };
 
 /** The sampling fields of GenerationParams a provider may map. */
 export type SamplingParam = 'temperature' | 'topP' | 'maxTokens' | 'stop' | 'presencePenalty' | 'frequencyPenalty' | 'seed';

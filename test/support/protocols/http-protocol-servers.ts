@@ -196,7 +196,9 @@ export class OpenAIProtocolServer extends HttpProtocolServer {
       data({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id, type: 'function', function: { name, arguments: '' } }] }, finish_reason: null }] });
       for (const piece of [json.slice(0, half), json.slice(half)]) data({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, finish_reason: null }] });
     }
-    data({ choices: [{ index: 0, delta: {}, finish_reason: script.toolCall ? 'tool_calls' : 'stop' }] });
+    // vLLM adds `stop_reason` to the finishing choice: the matched stop string (a token id for stop_token_ids, null at EOS).
+    const stopReason = script.stopSequence !== undefined ? { stop_reason: script.stopSequence } : {};
+    data({ choices: [{ index: 0, delta: {}, finish_reason: script.toolCall ? 'tool_calls' : 'stop', ...stopReason }] });
     const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage;
     if (script.usage && includeUsage) data({ choices: [], usage: { prompt_tokens: script.usage.prompt, completion_tokens: script.usage.completion } });
     out.write('data: [DONE]\n\n');
@@ -311,7 +313,9 @@ export class AnthropicProtocolServer extends HttpProtocolServer {
       event('content_block_stop', { index: 1 });
     }
     event('message_delta', {
-      delta: { stop_reason: script.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null },
+      delta: script.stopSequence !== undefined
+        ? { stop_reason: 'stop_sequence', stop_sequence: script.stopSequence }
+        : { stop_reason: script.toolCall ? 'tool_use' : 'end_turn', stop_sequence: null },
       usage: { output_tokens: script.usage?.completion ?? script.tokens.length },
     });
     event('message_stop', {});
@@ -417,6 +421,16 @@ export class TgiProtocolServer extends HttpProtocolServer {
       unknown: () => token('', { top_tokens: [], future_field: { x: 1 } }),
     });
     if (!ok) return;
+    if (script.stopSequence !== undefined) {
+      // A stop sequence ends TGI's stream on the (non-special) token that completed it, kept in the text.
+      data({
+        index: script.tokens.length + 1,
+        token: { id: 3, text: script.stopSequence, logprob: -0.1, special: false },
+        generated_text: script.tokens.join('') + script.stopSequence,
+        details: { finish_reason: 'stop_sequence', generated_tokens: script.usage?.completion ?? script.tokens.length + 1, seed: null },
+      });
+      return;
+    }
     // TGI ends with the special end-of-sequence token, carrying the details.
     data({
       index: script.tokens.length + 1,

@@ -19,6 +19,13 @@ export interface ProtocolScript {
   bom?: boolean;
   /** Refuse the request before any token, the protocol's own way (HTTP status and error body, gRPC status, error event). */
   refuse?: { status: number; code: string; message: string; param?: string };
+  /**
+   * End the reply as if this stop sequence had matched after the tokens, the protocol's own way: Anthropic
+   * `stop_reason: "stop_sequence"` with the string; OpenAI-compatible `finish_reason: "stop"` plus vLLM's
+   * `stop_reason` string; TGI `finish_reason: "stop_sequence"` with the sequence as the last (non-special)
+   * token, which TGI leaves in the text. Other protocols cannot say it: a plain stop.
+   */
+  stopSequence?: string;
   /** Break the connection after this many tokens (gRPC: the status UNAVAILABLE, as a dying server or proxy ends it). */
   dropAfter?: number;
 }

@@ -7,7 +7,7 @@ export interface ChatCompletionBody {
   id: string;
   model: string;
   created: number;
-  choices: Array<{ message: { content: string | null; tool_calls?: Array<{ id?: string; function: { name: string; arguments: string } }> }; finish_reason: string }>;
+  choices: Array<{ message: { content: string | null; tool_calls?: Array<{ id?: string; function: { name: string; arguments: string } }> }; finish_reason: string; stop_reason?: string }>;
   usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 
@@ -25,9 +25,15 @@ function eventsOf(completion: ChatCompletionBody): StreamEvent[] {
   return [
     chunk,
     ...(usage ? [{ ...base, type: 'usage' as const, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, totalTokens: usage.total_tokens }] : []),
-    { ...base, type: 'done', finishReason: (completion.choices[0]?.finish_reason ?? 'stop') as FinishReason },
+    { ...base, type: 'done', finishReason: (completion.choices[0]?.finish_reason ?? 'stop') as FinishReason, ...stoppedBy(completion) },
   ];
 }
+
+/** The stop sequence the worker recorded as the choice's `stop_reason`, if any. */
+const stoppedBy = (completion: ChatCompletionBody): { stopSequence?: string } => {
+  const stopReason = completion.choices[0]?.stop_reason;
+  return typeof stopReason === 'string' ? { stopSequence: stopReason } : {};
+};
 
 const itemId = (completion: ChatCompletionBody) => completion.id.replace(/^chatcmpl-/, '');
 
@@ -40,6 +46,7 @@ export const BATCH_OUTPUT_VIEWS: Partial<Record<BatchEndpoint, (completion: Chat
       text: message?.content ?? '',
       toolCalls: message?.tool_calls?.map((call) => ({ id: call.id, type: 'function', function: call.function })),
       finishReason: (completion.choices[0]?.finish_reason ?? 'stop') as FinishReason,
+      ...stoppedBy(completion),
       usage: completion.usage && { promptTokens: completion.usage.prompt_tokens, completionTokens: completion.usage.completion_tokens },
       lastSeq: 0,
     });

@@ -86,7 +86,7 @@ export class ChatCompletionsController {
             break;
           case 'done': {
             const stream = start();
-            stream.write(format.finish(event.finishReason));
+            stream.write(format.finish(event.finishReason, event.stopSequence));
             if (includeUsage && usage?.type === 'usage') stream.write(format.usage(usage));
             stream.write(OpenAIChunkFormatter.DONE);
             stream.end();

@@ -35,8 +35,10 @@ export class OpenAIChunkFormatter {
     return this.frame(`"choices":[{"index":0,"delta":${JSON.stringify(delta)},"finish_reason":null}]`);
   }
 
-  finish(reason: FinishReason): string {
-    return this.frame(`"choices":[{"index":0,"delta":{},"finish_reason":"${reason}"}]`);
+  /** The finishing frame; `stop_reason` (vLLM's name) says which stop sequence ended the reply, when known. */
+  finish(reason: FinishReason, stopSequence?: string): string {
+    const stopReason = stopSequence !== undefined ? `,"stop_reason":${JSON.stringify(stopSequence)}` : '';
+    return this.frame(`"choices":[{"index":0,"delta":{},"finish_reason":"${reason}"${stopReason}}]`);
   }
 
   usage(event: Pick<UsageEvent, 'promptTokens' | 'completionTokens' | 'totalTokens'>): string {

@@ -6,6 +6,8 @@ export interface GenerationSummary {
   text: string;
   toolCalls?: ToolCallSummary[];
   finishReason?: FinishReason;
+  /** The stop sequence that ended the reply, when the provider said which. */
+  stopSequence?: string;
   usage?: { promptTokens?: number; completionTokens?: number; totalTokens?: number };
   error?: GatewayError;
   /** Seq of the last event seen. */
@@ -33,6 +35,7 @@ export function summarizeEvents(events: Iterable<StreamEvent>): GenerationSummar
         break;
       case 'done':
         summary.finishReason = event.finishReason;
+        if (event.stopSequence !== undefined) summary.stopSequence = event.stopSequence;
         break;
       case 'error':
         {

@@ -3,6 +3,7 @@ import {
   type AnthropicMessageResponse,
   type AnthropicStreamEvent,
   type ChunkEvent,
+  type FinishReason,
   type StreamEvent,
 } from '@tokenwire/contracts';
 import { anthropicErrorBody, httpStatusForError } from '../common/api-error';
@@ -45,7 +46,7 @@ export class AnthropicMessageFormatter {
           this.closeBlock() +
           frame({
             type: 'message_delta',
-            delta: { stop_reason: anthropicStopReason(event.finishReason), stop_sequence: null },
+            delta: { stop_reason: anthropicStopReason(event.finishReason, event.stopSequence), stop_sequence: stoppedBy(event.finishReason, event.stopSequence) },
             usage: { output_tokens: this.usage.output ?? 0, ...(this.usage.input !== undefined ? { input_tokens: this.usage.input } : {}) },
           }) +
           frame({ type: 'message_stop' })
@@ -102,11 +103,16 @@ export class AnthropicMessageFormatter {
       role: 'assistant',
       model: this.model,
       content,
-      stop_reason: anthropicStopReason(summary.finishReason),
-      stop_sequence: null,
+      stop_reason: anthropicStopReason(summary.finishReason, summary.stopSequence),
+      stop_sequence: stoppedBy(summary.finishReason, summary.stopSequence),
       usage: { input_tokens: summary.usage?.promptTokens ?? 0, output_tokens: summary.usage?.completionTokens ?? 0 },
     };
   }
+}
+
+/** Anthropic's `stop_sequence`: the sequence when one ended the reply, else null. */
+function stoppedBy(reason: FinishReason | undefined, stopSequence: string | undefined): string | null {
+  return reason === 'stop' && stopSequence !== undefined ? stopSequence : null;
 }
 
 function frame(event: AnthropicStreamEvent): string {

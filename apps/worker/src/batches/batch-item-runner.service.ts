@@ -63,6 +63,7 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
     const toolCalls: ToolCallParts[] = [];
     let usage: ProviderUsage | undefined;
     let finishReason = 'stop';
+    let stopSequence: string | undefined;
     let outcome: BatchOutputLine;
     try {
       const stream = this.router.stream(body.model, { messages: body.messages, params: toGenerationParams(body) }, signal, log, String(job.id), {
@@ -73,7 +74,7 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
         if (chunk.type === 'text-delta') text += chunk.text;
         else if (chunk.type === 'tool-call-delta') mergeToolCallDelta(toolCalls, chunk);
         else if (chunk.type === 'usage') usage = { ...usage, ...chunk.usage };
-        else if (chunk.type === 'finish') finishReason = chunk.reason;
+        else if (chunk.type === 'finish') [finishReason, stopSequence] = [chunk.reason, chunk.stopSequence];
       }
       const counted = { promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 };
       outcome = {
@@ -89,6 +90,7 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
             // As the chat route answers: the calls (none lost to a gap in the indexes), finish_reason tool_calls.
             ...(toolCalls.length ? { toolCalls: toolCalls.filter(Boolean) } : {}),
             finishReason,
+            ...(stopSequence !== undefined ? { stopSequence } : {}),
             usage: counted,
           }),
         },

@@ -28,6 +28,7 @@ interface RunProgress {
   tokens: number;
   usage?: ProviderUsage;
   finishReason: ProviderFinishReason;
+  stopSequence?: string;
 }
 
 /** One run of one generation: what `endAfter` needs to pick the terminal event. */
@@ -86,13 +87,13 @@ export class GenerationRunnerService {
       await this.pump(run, AbortSignal.any([signal, ownership.signal]), startedAt);
       await writer.flush();
       if (writer.refused) return this.stopped(run, writer.refused);
-      const { tokens, finishReason } = run.progress;
+      const { tokens, finishReason, stopSequence } = run.progress;
       const counted = countUsage(job, run.progress);
       writer.append({ type: 'usage', ...counted, totalTokens: counted.promptTokens + counted.completionTokens });
       await writer.flush();
       if (writer.refused) return this.stopped(run, writer.refused);
       log.info({ tokens, durationMs: Math.round(performance.now() - startedAt), finishReason }, 'stream completed');
-      await this.end(run, { type: 'done', finishReason }, counted);
+      await this.end(run, { type: 'done', finishReason, ...(stopSequence !== undefined ? { stopSequence } : {}) }, counted);
       this.metrics.generations.inc({ model: job.model, outcome: 'done' });
       return 'ended';
     } catch (error) {
@@ -140,6 +141,7 @@ export class GenerationRunnerService {
           break;
         case 'finish':
           progress.finishReason = part.reason;
+          progress.stopSequence = part.stopSequence;
           break;
       }
       if (writer.refused) return;

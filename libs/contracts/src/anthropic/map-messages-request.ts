@@ -75,8 +75,9 @@ function imagePart(block: ImageBlock): UserPart {
 
 export type AnthropicStopReason = 'end_turn' | 'max_tokens' | 'stop_sequence' | 'tool_use' | 'refusal';
 
-/** A generation's finish reason as Anthropic's `stop_reason`. */
-export function anthropicStopReason(reason: FinishReason | undefined): AnthropicStopReason {
+/** A generation's finish reason (and the stop sequence that ended it, when known) as Anthropic's `stop_reason`. */
+export function anthropicStopReason(reason: FinishReason | undefined, stopSequence?: string): AnthropicStopReason {
+  if (reason === 'stop' && stopSequence !== undefined) return 'stop_sequence';
   switch (reason) {
     case 'length':
       return 'max_tokens';

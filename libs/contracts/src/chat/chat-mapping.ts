@@ -43,6 +43,8 @@ export interface CompletionParts {
   text: string;
   toolCalls?: ToolCallParts[];
   finishReason?: string;
+  /** The stop sequence that ended the reply, when known: the choice's `stop_reason`, as vLLM names it. */
+  stopSequence?: string;
   usage?: { promptTokens?: number; completionTokens?: number; totalTokens?: number };
 }
 
@@ -62,6 +64,7 @@ export function chatCompletionObject(parts: CompletionParts) {
           ...(parts.toolCalls ? { tool_calls: parts.toolCalls } : {}),
         },
         finish_reason: parts.finishReason ?? 'stop',
+        ...(parts.stopSequence !== undefined ? { stop_reason: parts.stopSequence } : {}),
         logprobs: null,
       },
     ],

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { deploymentStatusSchema } from '../routing/deployment-state.schema';
 import { errorCodeSchema } from '../errors/error.schema';
 import { generationStatusSchema } from '../generations/generation-job.schema';
-import { finishReasonSchema } from '../stream/stream-event.schema';
+import { finishReasonSchema, stopSequenceSchema } from '../stream/stream-event.schema';
 
 /**
  * Response bodies of the HTTP api, as schemas: the OpenAPI document is generated
@@ -43,6 +43,8 @@ export const generationViewSchema = z.object({
   text: z.string(),
   toolCalls: z.array(z.object({ id: z.string().optional(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) })).optional(),
   finishReason: finishReasonSchema.optional(),
+  /** The stop sequence that ended the reply, when the provider said which. */
+  stopSequence: stopSequenceSchema.optional(),
   usage: usageCountsSchema.optional(),
   error: z.object({ code: errorCodeSchema, message: z.string(), status: z.number().int().optional(), retryable: z.boolean().optional() }).optional(),
   lastSeq: z.number().int(),
@@ -75,6 +77,8 @@ export const chatCompletionSchema = z.object({
         tool_calls: z.array(z.object({ id: z.string().optional(), type: z.literal('function'), function: z.object({ name: z.string(), arguments: z.string() }) })).optional(),
       }),
       finish_reason: z.string(),
+      /** vLLM's extension, present when known: the stop sequence that ended the reply (finish_reason is then "stop"). */
+      stop_reason: z.string().optional(),
       logprobs: z.null(),
     }),
   ),
@@ -87,7 +91,7 @@ export const chatCompletionChunkSchema = z.object({
   object: z.literal('chat.completion.chunk'),
   created: z.number().int(),
   model: z.string(),
-  choices: z.array(z.object({ index: z.number().int(), delta: z.record(z.string(), z.unknown()), finish_reason: z.string().nullable() })),
+  choices: z.array(z.object({ index: z.number().int(), delta: z.record(z.string(), z.unknown()), finish_reason: z.string().nullable(), stop_reason: z.string().optional() })),
   usage: openAIUsageSchema.optional(),
 });
 

@@ -30,7 +30,13 @@ export const usageEventSchema = z.object({
 });
 export const finishReasonSchema = z.enum(['stop', 'length', 'tool_calls', 'content_filter']);
 export type FinishReason = z.infer<typeof finishReasonSchema>;
-export const doneEventSchema = z.object({ ...base, type: z.literal('done'), finishReason: finishReasonSchema });
+/**
+ * The stop sequence that ended the reply, when the provider says which (finishReason is then `stop`).
+ * A field beside `stop` rather than a finish reason of its own: every view that only knows "stop"
+ * (OpenAI chat, Responses, an api process of the previous release reading this event) stays right.
+ */
+export const stopSequenceSchema = z.string();
+export const doneEventSchema = z.object({ ...base, type: z.literal('done'), finishReason: finishReasonSchema, stopSequence: stopSequenceSchema.optional() });
 /** An error ends the generation; its fields are the one error shape (GatewayError). */
 export const errorEventSchema = z.object({
   ...base,

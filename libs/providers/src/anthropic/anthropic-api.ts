@@ -22,7 +22,7 @@ export const anthropicEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('content_block_stop'), index: z.number().int() }),
   z.object({
     type: z.literal('message_delta'),
-    delta: z.object({ stop_reason: z.string().nullish() }).loose(),
+    delta: z.object({ stop_reason: z.string().nullish(), stop_sequence: z.string().nullish() }).loose(),
     usage: z.object({ output_tokens: z.number().int().optional(), input_tokens: z.number().int().nullish() }).optional(),
   }),
   z.object({ type: z.literal('message_stop') }),

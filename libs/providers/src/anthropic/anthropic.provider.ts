@@ -52,6 +52,7 @@ export class AnthropicProvider implements LanguageModelProvider {
     let completionTokens: number | undefined;
     let finish: ProviderFinishReason = 'stop';
     let rawFinish: string | undefined;
+    let stopSequence: string | undefined;
     const toolIndex = new Map<number, number>(); // content block index → tool call index
     let sent = false;
     try {
@@ -89,13 +90,14 @@ export class AnthropicProvider implements LanguageModelProvider {
             if (event.delta.stop_reason) {
               rawFinish = event.delta.stop_reason;
               finish = STOP_REASONS[event.delta.stop_reason] ?? 'stop';
+              if (event.delta.stop_reason === 'stop_sequence' && event.delta.stop_sequence) stopSequence = event.delta.stop_sequence;
             }
             completionTokens = event.usage?.output_tokens ?? completionTokens;
             promptTokens = event.usage?.input_tokens ?? promptTokens;
             break;
           case 'message_stop':
             yield { type: 'usage', usage: { promptTokens, completionTokens } };
-            yield { type: 'finish', reason: finish, raw: rawFinish };
+            yield { type: 'finish', reason: finish, raw: rawFinish, ...(stopSequence !== undefined ? { stopSequence } : {}) };
             return;
           case 'error':
             throw new UpstreamReportedError(`${event.error.type}: ${event.error.message}`, { type: event.error.type, code: event.error.type, message: event.error.message });

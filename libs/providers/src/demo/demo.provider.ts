@@ -51,9 +51,11 @@ export class DemoProvider implements LanguageModelProvider {
   }
 
   async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
-    const tokens = this.replyTokens(request.messages);
+    const reply = this.replyTokens(request.messages);
     const limit = request.params.maxTokens ?? Number.POSITIVE_INFINITY;
-    const count = Math.min(tokens.length, limit);
+    // The demo model honours stop sequences as a model server does: the reply ends before the first match.
+    const { tokens, stopSequence } = cutAtStop(reply.slice(0, Math.min(reply.length, limit)), request.params.stop);
+    const count = tokens.length;
     if (this.options.firstTokenDelayMs > 0) await sleep(this.options.firstTokenDelayMs, undefined, { signal });
     for (let i = 0; i < count; i++) {
       if (this.options.tokenDelayMs > 0) await sleep(this.options.tokenDelayMs, undefined, { signal });
@@ -62,8 +64,32 @@ export class DemoProvider implements LanguageModelProvider {
       yield { type: 'text-delta', text: tokens[i]! };
     }
     yield { type: 'usage', usage: { promptTokens: countPromptTokens(request.messages), completionTokens: count } };
-    yield { type: 'finish', reason: count < tokens.length ? 'length' : 'stop' };
+    if (stopSequence !== undefined) yield { type: 'finish', reason: 'stop', raw: 'stop_sequence', stopSequence };
+    else yield { type: 'finish', reason: count < reply.length ? 'length' : 'stop' };
   }
+}
+
+/** The tokens before the earliest stop sequence (the token it starts in cut short), and which one matched. */
+function cutAtStop(tokens: string[], stops: readonly string[] | undefined): { tokens: string[]; stopSequence?: string } {
+  const text = tokens.join('');
+  let at = -1;
+  let stopSequence: string | undefined;
+  for (const stop of stops ?? []) {
+    const index = stop ? text.indexOf(stop) : -1;
+    if (index >= 0 && (at < 0 || index < at)) [at, stopSequence] = [index, stop];
+  }
+  if (stopSequence === undefined) return { tokens };
+  const kept: string[] = [];
+  let length = 0;
+  for (const token of tokens) {
+    if (length + token.length > at) {
+      if (at > length) kept.push(token.slice(0, at - length));
+      break;
+    }
+    kept.push(token);
+    length += token.length;
+  }
+  return { tokens: kept, stopSequence };
 }
 
 function splitTokens(text: string): string[] {

@@ -28,7 +28,12 @@ export function* mapOpenAIChunk(chunk: OpenAIChunk): Generator<ProviderChunk> {
         arguments: call.function?.arguments ?? undefined,
       };
     }
-    if (choice.finish_reason) yield { type: 'finish', reason: mapFinishReason(choice.finish_reason), raw: choice.finish_reason };
+    if (choice.finish_reason) {
+      const reason = mapFinishReason(choice.finish_reason);
+      // OpenAI says only "stop"; vLLM also names the stop string that matched.
+      const stopSequence = reason === 'stop' && typeof choice.stop_reason === 'string' ? choice.stop_reason : undefined;
+      yield { type: 'finish', reason, raw: choice.finish_reason, ...(stopSequence !== undefined ? { stopSequence } : {}) };
+    }
   }
   if (chunk.usage) {
     yield {

@@ -23,6 +23,8 @@ export const openAIChunkSchema = z.object({
           })
           .nullish(),
         finish_reason: z.string().nullish(),
+        /** vLLM's extension: the stop string that matched (a number for a stop token id; null at EOS). */
+        stop_reason: z.union([z.string(), z.number()]).nullish(),
       }),
     )
     .default([]),

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { UpstreamClosedError, UpstreamProtocolError, UpstreamReportedError, finalAfterOutput } from '../errors';
 import { chatTranscript } from '../internal/content';
 import { parseJsonFrame, postForStream, sseMessages } from '../internal/http';
+import { StopTail } from '../internal/stop-tail';
 import type { GenerationParams } from '@tokenwire/contracts';
 import { PROVIDER_SPEC_VERSION, type LanguageModelProvider, type ProviderCapabilities, type ProviderChunk, type ProviderRequest, type StreamOptions } from '../provider';
 
@@ -44,6 +45,7 @@ export class TgiProvider implements LanguageModelProvider {
     const headers = { accept: 'text/event-stream', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/generate_stream`, body, headers, signal);
     let sent = false;
+    const tail = new StopTail(request.params.stop);
     try {
       for await (const message of sseMessages(stream, signal)) {
         const parsed = tgiEventSchema.safeParse(parseJsonFrame(message.data));
@@ -52,11 +54,14 @@ export class TgiProvider implements LanguageModelProvider {
         if ('error' in event) throw new UpstreamReportedError(event.error_type ? `${event.error_type}: ${event.error}` : event.error);
         if (!event.token.special && event.token.text) {
           sent = true;
+          tail.add(event.token.text);
           yield { type: 'text-delta', text: event.token.text };
         }
         if (event.details) {
           if (event.details.generated_tokens !== undefined) yield { type: 'usage', usage: { completionTokens: event.details.generated_tokens } };
-          yield { type: 'finish', reason: event.details.finish_reason === 'length' ? 'length' : 'stop', raw: event.details.finish_reason };
+          // TGI says `stop_sequence` but not which, and leaves the sequence in the text: the text's end tells.
+          const stopSequence = event.details.finish_reason === 'stop_sequence' ? tail.matched() : undefined;
+          yield { type: 'finish', reason: event.details.finish_reason === 'length' ? 'length' : 'stop', raw: event.details.finish_reason, ...(stopSequence !== undefined ? { stopSequence } : {}) };
           return;
         }
       }
