@@ -26,6 +26,7 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
       const { model } = fleet.deployments;
       await this.discover(fleet);
       if (fleet.deployments.discovered) this.every(model.discover!.refreshMs, () => this.discover(fleet));
+      this.every(sweepIntervalMs(model.routing), () => this.sweep(fleet));
       if (model.health.probePath !== null || fleet.deployments.list().some((r) => r.probeUrl)) {
         this.every(model.health.probeIntervalMs, () => this.probeAll(fleet));
         this.run(this.probeAll(fleet));
@@ -63,6 +64,15 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
+  /** Expired leases and prefix entries go now, not at the model's next request (every worker sweeps; the script is idempotent). */
+  private async sweep(fleet: Fleet): Promise<void> {
+    try {
+      await fleet.state.expire();
+    } catch (error) {
+      this.logger.warn({ err: error, upstreamModel: fleet.deployments.model.name }, 'cannot sweep expired fleet entries');
+    }
+  }
+
   private async probeAll(fleet: Fleet): Promise<void> {
     await Promise.all(fleet.deployments.list().map((replica) => this.probe(fleet, replica)));
   }
@@ -97,4 +107,12 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
       this.probing.delete(key);
     }
   }
+}
+
+/**
+ * Half the shorter of the lease and the prefix TTL, between 250 ms and 10 s: a dead worker's slot is
+ * back within 1.5 × leaseMs, and a sweep costs one small script per fleet per interval per worker.
+ */
+function sweepIntervalMs(routing: { leaseMs: number; prefixTtlSeconds: number }): number {
+  return Math.min(10_000, Math.max(250, Math.min(routing.leaseMs, routing.prefixTtlSeconds * 1000) / 2));
 }

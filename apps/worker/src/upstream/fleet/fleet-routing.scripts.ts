@@ -22,6 +22,19 @@ end
 `;
 
 /**
+ * ARGV: now. The expiry alone, for the workers' periodic sweep: without it a dead worker's lease
+ * (and old prefix entries) would go only at the model's next pick, and /readyz would show the dead
+ * worker's in-flight count for as long as the model gets no traffic. Returns 1 when a call may have
+ * left more (a batch limit was reached).
+ */
+export const EXPIRE_ONLY_LUA = `
+local now = tonumber(ARGV[1])
+${EXPIRE_LUA}
+if #expired == 100 or #old == 200 then return 1 end
+return 0
+`;
+
+/**
  * ARGV: now, strategy, leaseId, leaseMs, trialMs, loadMargin, minMatchChunks, prefixTtlMs, random (0..1),
  * n, then n × (replica, weight, maxConcurrency or 0), then x, x excluded replicas, then session hash or '',
  * then c, c chained chunk hashes (shortest prefix first).

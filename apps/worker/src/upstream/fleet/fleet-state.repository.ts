@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis';
 import type { DeploymentMember, FleetKeyPart, RedisKeys, RoutingConfig, RoutingStrategy } from '@tokenwire/contracts';
-import { FLEET_KEY_PARTS, PICK_LUA, RELEASE_LUA, REPORT_LUA } from './fleet-routing.scripts';
+import { EXPIRE_ONLY_LUA, FLEET_KEY_PARTS, PICK_LUA, RELEASE_LUA, REPORT_LUA } from './fleet-routing.scripts';
 
 interface FleetCommands {
   twFleetPick(...args: Array<string | number>): Promise<[string, string, string, number, number, number, number]>;
   twFleetRelease(...args: Array<string | number>): Promise<number>;
+  twFleetExpire(...args: Array<string | number>): Promise<number>;
   twFleetReport(...args: Array<string | number>): Promise<[string, number]>;
 }
 
@@ -47,6 +48,7 @@ export class FleetStateRepository {
     if (!('twFleetPick' in redis)) {
       redis.defineCommand('twFleetPick', { numberOfKeys, lua: PICK_LUA });
       redis.defineCommand('twFleetRelease', { numberOfKeys, lua: RELEASE_LUA });
+      redis.defineCommand('twFleetExpire', { numberOfKeys, lua: EXPIRE_ONLY_LUA });
       redis.defineCommand('twFleetReport', { numberOfKeys, lua: REPORT_LUA });
     }
     this.redis = redis as Redis & FleetCommands;
@@ -86,6 +88,12 @@ export class FleetStateRepository {
 
   async release(replica: string, leaseId: string): Promise<void> {
     await this.redis.twFleetRelease(...this.scriptKeys, replica, leaseId);
+  }
+
+  /** Drops expired leases (a dead worker's in-flight) and prefix entries now, in bounded batches. */
+  async expire(): Promise<void> {
+    // Bounded: a backlog beyond a few batches is finished by the next sweep (or pick).
+    for (let batch = 0; batch < 10; batch++) if ((await this.redis.twFleetExpire(...this.scriptKeys, Date.now())) === 0) return;
   }
 
   /** Keeps a long stream's in-flight slot from expiring (XX: a released lease stays released). */
