@@ -56,12 +56,28 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
       const { joined, left } = await deployments.refresh();
       if (joined.length || left.length) this.logger.info({ upstreamModel: name, joined: joined.map((r) => r.id), left }, 'fleet membership changed');
       for (const id of left) await state.forget(id);
+      if (!deployments.discovered) await this.forgetUnconfigured(fleet);
       for (const replica of deployments.list()) {
         await state.register(replica.id, { url: replica.url, weight: replica.weight, maxConcurrency: replica.maxConcurrency, seenAt: Date.now() });
       }
     } catch (error) {
       this.logger.warn({ err: error, upstreamModel: name }, 'cannot refresh the fleet; keeping the last known replicas');
     }
+  }
+
+  /**
+   * A deployment that an earlier configuration listed and this one does not has left: its state,
+   * leases and prefix entries go, so /readyz stops listing it. (DNS-discovered fleets drop leavers
+   * as their name is re-resolved.) During a rolling update a worker still on the old configuration
+   * may route to it until it restarts; its slots there are then not counted.
+   */
+  private async forgetUnconfigured(fleet: Fleet): Promise<void> {
+    const { deployments, state } = fleet;
+    const configured = new Set(deployments.list().map((replica) => replica.id));
+    const left = (await state.members()).filter((id) => !configured.has(id));
+    if (!left.length) return;
+    this.logger.info({ upstreamModel: deployments.model.name, left }, 'deployments no longer configured; their routing state is dropped');
+    for (const id of left) await state.forget(id);
   }
 
   /** Expired leases and prefix entries go now, not at the model's next request (every worker sweeps; the script is idempotent). */
@@ -96,7 +112,9 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
         healthy = false;
         detail = (error as Error).message;
       }
-      await state.report(replica.id, healthy ? 'probe-ok' : 'probe-failed');
+      const { drained } = await state.report(replica.id, healthy ? 'probe-ok' : 'probe-failed');
+      // Only the report that drained it drops its entries: one scan of the index per drain, not per probe.
+      if (drained) await state.dropPrefixEntries(replica.id);
       if (healthy !== (this.lastHealthy.get(key) ?? true)) {
         this.logger.warn({ upstreamModel: name, deployment: replica.id, healthy, detail }, healthy ? 'probe passed; replica takes requests again' : 'probe failed; replica drained (running streams finish)');
       }

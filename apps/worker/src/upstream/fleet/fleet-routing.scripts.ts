@@ -192,7 +192,7 @@ return 0
  * `busy` / `draining` back it off until now+ms (never shortening a longer back-off);
  * `failed` counts a failure and ejects it (for ms) at the threshold or when its trial failed;
  * `probe-failed` drains it until a probe passes; `probe-ok` ends such a drain.
- * Returns {state after, 1 if this call ejected it}.
+ * Returns {state after, 1 if this call ejected it, 1 if this call drained it}.
  */
 export const REPORT_LUA = `
 local replica, outcome, now, ms = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -203,7 +203,7 @@ local function set(newState, newUntil)
   if newUntil then redis.call('HSET', KEYS[2], replica, newUntil) else redis.call('HDEL', KEYS[2], replica) end
   state = newState
 end
-local ejected = 0
+local ejected, drained = 0, 0
 if outcome == 'ok' then
   redis.call('HDEL', KEYS[3], replica)
   if state == 'ejected' or ((state == 'busy' or state == 'draining') and untilMs <= now) then set('up', nil) end
@@ -216,9 +216,12 @@ elseif outcome == 'failed' then
     ejected = 1
   end
 elseif outcome == 'probe-failed' then
-  if state ~= 'drained' then set('drained', nil) end
+  if state ~= 'drained' then
+    set('drained', nil)
+    drained = 1
+  end
 elseif outcome == 'probe-ok' then
   if state == 'drained' then set('up', nil) end
 end
-return {state, ejected}
+return {state, ejected, drained}
 `;

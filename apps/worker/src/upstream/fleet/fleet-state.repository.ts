@@ -6,7 +6,7 @@ interface FleetCommands {
   twFleetPick(...args: Array<string | number>): Promise<[string, string, string, number, number, number, number]>;
   twFleetRelease(...args: Array<string | number>): Promise<number>;
   twFleetExpire(...args: Array<string | number>): Promise<number>;
-  twFleetReport(...args: Array<string | number>): Promise<[string, number]>;
+  twFleetReport(...args: Array<string | number>): Promise<[string, number, number]>;
 }
 
 export interface PickCandidate {
@@ -101,10 +101,24 @@ export class FleetStateRepository {
     await this.redis.zadd(this.key('leases'), 'XX', Date.now() + leaseMs, `${replica}\n${leaseId}`);
   }
 
-  /** Returns the state after the report and whether this report ejected the replica. */
-  async report(replica: string, outcome: ReportOutcome, ms = 0, ejectAfterFailures = 1): Promise<{ state: string; ejected: boolean }> {
-    const [state, ejected] = await this.redis.twFleetReport(...this.scriptKeys, replica, outcome, Date.now(), ms, ejectAfterFailures);
-    return { state, ejected: ejected === 1 };
+  /** Returns the state after the report and whether this report ejected or drained the replica. */
+  async report(replica: string, outcome: ReportOutcome, ms = 0, ejectAfterFailures = 1): Promise<{ state: string; ejected: boolean; drained: boolean }> {
+    const [state, ejected, drained] = await this.redis.twFleetReport(...this.scriptKeys, replica, outcome, Date.now(), ms, ejectAfterFailures);
+    return { state, ejected: ejected === 1, drained: drained === 1 };
+  }
+
+  /** The replicas some worker registered (every member of the fleet's shared view). */
+  async members(): Promise<string[]> {
+    return this.redis.hkeys(this.key('members'));
+  }
+
+  /**
+   * A drained replica's prefix and session entries: its cache may not survive what failed its
+   * probe, and its conversations should settle elsewhere now rather than return to it later.
+   * Its leases stay (its running streams still count).
+   */
+  async dropPrefixEntries(replica: string): Promise<void> {
+    await this.deleteMatching('prefix', replica);
   }
 
   async register(replica: string, member: DeploymentMember): Promise<void> {
