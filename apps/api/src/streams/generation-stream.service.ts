@@ -1,9 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { isTerminalEvent, type RedisKeys, type StreamEvent } from '@tokenwire/contracts';
 import {
   EventLog,
   LOGGER,
+  type LoggedEvent,
   REDIS_CLIENT,
   REDIS_KEYS,
   TOKENWIRE_CONFIG,
@@ -26,6 +28,8 @@ export { GenerationSubscription, type StreamListener, type StreamSink } from './
  * a page never trips the slow-consumer limit, large enough that a 20,000-event replay is 79 round trips.
  */
 export const REPLAY_PAGE_EVENTS = 256;
+/** How long a failed replay read is tried again before the subscription closes (a Cluster failover takes a few seconds). */
+const READ_RETRY_MS = 15_000;
 
 interface ChannelEntry {
   generationId: string;
@@ -180,7 +184,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     try {
       for (let pages = 0; !subscription.isClosed; pages++) {
         if (pages > 0 && this.beforeNextPage) await this.beforeNextPage(generationId, subscription.lastSeq);
-        const page = await this.eventLog.readAfter(generationId, subscription.lastSeq, REPLAY_PAGE_EVENTS);
+        const page = await this.readPage(subscription);
         if (subscription.isClosed) return;
         const first = page[0]?.event.seq;
         if (first !== undefined && first > subscription.lastSeq + 1) {
@@ -201,6 +205,24 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     } catch (error) {
       this.logger.error({ err: error, jobId: generationId }, 'cannot read the event log; closing the subscription');
       subscription.close();
+    }
+  }
+
+  /**
+   * One replay page. A read that fails is tried again for up to READ_RETRY_MS (a Cluster failover: the
+   * slot moves, and ioredis hands a MOVED inside an auto-pipeline back instead of following it), so a
+   * live reader rides out a failover instead of being closed; past that the error closes the subscription.
+   */
+  private async readPage(subscription: GenerationSubscription): Promise<LoggedEvent[]> {
+    const deadline = Date.now() + READ_RETRY_MS;
+    for (let delayMs = 50; ; delayMs = Math.min(delayMs * 2, 1000)) {
+      try {
+        return await this.eventLog.readAfter(subscription.generationId, subscription.lastSeq, REPLAY_PAGE_EVENTS);
+      } catch (error) {
+        if (subscription.isClosed || Date.now() + delayMs > deadline) throw error;
+        this.logger.warn({ err: error, jobId: subscription.generationId, retryInMs: delayMs }, 'cannot read the event log; trying again');
+        await sleep(delayMs);
+      }
     }
   }
 

@@ -22,10 +22,17 @@ export interface LiveChannelHandlers {
  * resharding, a master's subscriber connection lost) it replaces those connections and emits
  * 'subscribersReady' after re-issuing the SSUBSCRIBEs without waiting for them; so here every channel
  * is subscribed again and awaited (SSUBSCRIBE of a channel already subscribed changes nothing) before
- * `resubscribed`. A subscribe that fails (the new master not reachable yet) waits for the next
- * 'subscribersReady', which ioredis emits after its next slots refresh.
+ * `resubscribed`. While a master is down ioredis emits 'subscribersReady' every few milliseconds (each
+ * failed connection refreshes the slots map), so attempts are coalesced: at most one in flight, the next
+ * 100 ms after a request; one that fails (the new master not reachable yet) is tried again after a
+ * back-off (250 ms doubling to 5 s).
  */
 export class LiveChannelSubscriber {
+  private retryTimer?: NodeJS.Timeout;
+  private attempting = false;
+  private requestedAgain = false;
+  private closed = false;
+
   constructor(
     private readonly connection: Redis,
     private readonly sharded: boolean,
@@ -35,13 +42,13 @@ export class LiveChannelSubscriber {
   start(handlers: LiveChannelHandlers): void {
     if (this.sharded) {
       this.connection.on('smessage', (channel: string, message: string) => handlers.message(channel, message));
-      this.connection.on('subscribersReady', () => this.resubscribe(handlers));
+      this.connection.on('subscribersReady', () => this.requestResubscribe(handlers));
       return;
     }
     this.connection.on('message', (channel: string, message: string) => handlers.message(channel, message));
     let connectedBefore = false;
     this.connection.on('ready', () => {
-      if (connectedBefore) this.resubscribe(handlers);
+      if (connectedBefore) this.requestResubscribe(handlers);
       connectedBefore = true;
     });
   }
@@ -55,19 +62,49 @@ export class LiveChannelSubscriber {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
     await this.connection.quit().catch(() => this.connection.disconnect());
   }
 
-  private resubscribe(handlers: LiveChannelHandlers): void {
+  /** Schedules one re-subscribe attempt (none if one is already scheduled). */
+  private requestResubscribe(handlers: LiveChannelHandlers, delayMs = 100, retryDelayMs = 250): void {
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.resubscribe(handlers, retryDelayMs);
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
+  private resubscribe(handlers: LiveChannelHandlers, retryDelayMs: number): void {
+    if (this.attempting) {
+      this.requestedAgain = true;
+      return;
+    }
     const channels = handlers.channels();
-    if (!channels.length) return;
+    if (this.closed || !channels.length) return;
+    this.attempting = true;
+    this.requestedAgain = false;
     this.logger.warn({ channels: channels.length, sharded: this.sharded }, 'live connection re-established; re-subscribing and re-reading event logs');
     // Sharded: one SSUBSCRIBE per channel, since one command's channels must share a slot.
     const subscribed = this.sharded ? Promise.all(channels.map((channel) => this.connection.ssubscribe(channel))) : this.connection.subscribe(...channels);
-    subscribed.then(
-      () => handlers.resubscribed(),
-      // The next 'ready' / 'subscribersReady' tries again.
-      (error: unknown) => this.logger.error({ err: error }, 'cannot re-subscribe the live channels'),
-    );
+    subscribed
+      .then(
+        () => {
+          handlers.resubscribed();
+          return true;
+        },
+        (error: unknown) => {
+          this.logger.error({ err: error, retryInMs: retryDelayMs }, 'cannot re-subscribe the live channels');
+          return false;
+        },
+      )
+      .then((done) => {
+        this.attempting = false;
+        if (!done) this.requestResubscribe(handlers, retryDelayMs, Math.min(retryDelayMs * 2, 5000));
+        else if (this.requestedAgain) this.requestResubscribe(handlers);
+      })
+      .catch((error: unknown) => this.logger.error({ err: error }, 'cannot re-read the event logs after re-subscribing'));
   }
 }

@@ -1,8 +1,19 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { StreamEventBody } from '@tokenwire/contracts';
-import type { AppendResult, EventLog } from '@tokenwire/core';
+import type { AppendResult, EventLog, Logger } from '@tokenwire/core';
 
 /** Appends in flight (written to Redis, not yet acknowledged) before reading more from the upstream. */
 const MAX_IN_FLIGHT = 256;
+/** Events queued while the writer recovers before the upstream is read no further (a fast upstream waits). */
+const MAX_QUEUED_WHILE_RECOVERING = 16 * MAX_IN_FLIGHT;
+/**
+ * Acknowledged events kept to send again: a Cluster master that acknowledged an append and died before
+ * its replica had it (replication is asynchronous) leaves the promoted replica without the last few.
+ * A replica is normally milliseconds behind, so a few hundred events cover even a fast stream.
+ */
+const ACKNOWLEDGED_KEPT = 1024;
+/** How long appends Redis cannot take (a failover: connection lost, MOVED, CLUSTERDOWN) are retried before the run fails. */
+export const WRITE_RECOVERY_TIMEOUT_MS = 30_000;
 
 /**
  * Largest text (UTF-16 units) one event carries. A huge upstream chunk (a 5 MB tool
@@ -11,17 +22,34 @@ const MAX_IN_FLIGHT = 256;
 export const MAX_EVENT_TEXT = 16 * 1024;
 
 /** Why Redis refused this run's writes: the generation ended, or another run claimed it. */
-export type WriteRefusal = Exclude<AppendResult, 'written'>;
+export type WriteRefusal = 'ended' | 'lost';
+
+interface PendingEvent {
+  seq: number;
+  body: StreamEventBody;
+}
 
 /**
  * Writes one generation's events in order without awaiting a Redis round trip per token.
  * Text deltas are coalesced by `coalesce`: `off`, one event per delta; `turn`, the deltas of
  * one event-loop turn (one upstream read) become one event; a number, those within that many ms.
+ *
+ * Appends are pipelined. When one fails (a Cluster failover: the connection drops, the slot moves) or
+ * finds the event before it missing (`gap`), the writer recovers: it lets the appends in flight settle,
+ * then sends what is not yet acknowledged one at a time, in seq order, retrying for up to
+ * WRITE_RECOVERY_TIMEOUT_MS, first re-sending acknowledged events the new master lacks. The append
+ * script refuses any seq but the next, and takes an identical resend as a success, so the log never
+ * gets a hole or a duplicate; then pipelining resumes.
  */
 export class GenerationEventWriter {
   private seq: number;
+  private readonly inFlight = new Set<Promise<void>>();
   private last: Promise<unknown> = Promise.resolve();
-  private inFlight = 0;
+  /** Events written or queued and not yet acknowledged, by seq (in seq order). */
+  private pending = new Map<number, PendingEvent>();
+  /** The last ACKNOWLEDGED_KEPT acknowledged events, oldest first. */
+  private readonly acknowledged: PendingEvent[] = [];
+  private recovery?: Promise<void>;
   private failure: unknown;
   private text = '';
   private flushTimer?: NodeJS.Immediate | NodeJS.Timeout;
@@ -30,12 +58,13 @@ export class GenerationEventWriter {
   refused?: WriteRefusal;
 
   constructor(
-    eventLog: EventLog,
-    generationId: string,
+    private readonly eventLog: EventLog,
+    private readonly generationId: string,
     runToken: string,
     lastSeq: number,
     private readonly coalesce: 'off' | 'turn' | number,
     private readonly onStop: () => void,
+    private readonly log?: Logger,
   ) {
     this.seq = lastSeq;
     this.appendEvent = eventLog.appender(generationId, runToken);
@@ -58,9 +87,10 @@ export class GenerationEventWriter {
     this.write(body);
   }
 
-  /** Resolves at once, or once Redis has caught up when too many appends are in flight (a fast upstream waits). */
+  /** Resolves at once, or once Redis has caught up when too many appends are in flight or queued (a fast upstream waits). */
   async backpressure(): Promise<void> {
-    if (this.inFlight > MAX_IN_FLIGHT) await this.last;
+    if (this.recovery && this.pending.size > MAX_QUEUED_WHILE_RECOVERING) await this.recovery;
+    else if (this.inFlight.size > MAX_IN_FLIGHT) await this.last;
   }
 
   /** The first append Redis could not take, if any: the cause when the run stops. */
@@ -68,10 +98,10 @@ export class GenerationEventWriter {
     return this.failure;
   }
 
-  /** Waits for every append so far; throws the first write failure. */
+  /** Waits for every append so far (through a recovery); throws the first write failure. */
   async flush(): Promise<void> {
     this.flushText();
-    await this.last;
+    while (this.recovery || this.inFlight.size) await (this.recovery ?? Promise.all(this.inFlight));
     if (this.failure) throw this.failure;
   }
 
@@ -91,21 +121,111 @@ export class GenerationEventWriter {
 
   private write(body: StreamEventBody): void {
     if (this.refused || this.failure) return;
-    this.inFlight++;
-    this.last = this.appendEvent(++this.seq, body).then(
-      (result) => {
-        this.inFlight--;
-        if (result !== 'written' && !this.refused) {
-          this.refused = result;
-          this.onStop();
-        }
-      },
-      (error: unknown) => {
-        this.inFlight--;
-        this.failure ??= error;
-        this.onStop();
-      },
+    const event = { seq: ++this.seq, body };
+    this.pending.set(event.seq, event);
+    if (!this.recovery) this.send(event); // else the recovery sends it, in order
+  }
+
+  private send(event: PendingEvent): void {
+    const sent = this.appendEvent(event.seq, event.body).then(
+      (result) => this.settle(event, result),
+      (error: unknown) => this.startRecovery(error),
     );
+    const tracked = sent.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+    this.last = tracked;
+  }
+
+  private settle(event: PendingEvent, result: AppendResult): void {
+    if (result === 'written') this.acknowledge(event);
+    else if (result === 'gap') this.startRecovery(new Error(`the event log of ${this.generationId} lacks the events before seq ${event.seq}`));
+    else this.refuse(result);
+  }
+
+  private acknowledge(event: PendingEvent): void {
+    if (!this.pending.delete(event.seq)) return;
+    if (event.seq <= (this.acknowledged.at(-1)?.seq ?? 0)) return; // a lost event sent again: already kept
+    this.acknowledged.push(event);
+    if (this.acknowledged.length > ACKNOWLEDGED_KEPT) this.acknowledged.shift();
+  }
+
+  private refuse(refusal: WriteRefusal): void {
+    if (this.refused) return;
+    this.refused = refusal;
+    this.onStop();
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= error;
+    this.onStop();
+  }
+
+  private startRecovery(cause: unknown): void {
+    if (this.recovery || this.refused || this.failure) return;
+    this.recovery = this.recover(cause).catch((error: unknown) => {
+      this.recovery = undefined;
+      this.fail(error);
+    });
+  }
+
+  /** Sends every unacknowledged event in seq order, one at a time, until all are written, refused, or the deadline passes. */
+  private async recover(cause: unknown): Promise<void> {
+    const deadline = Date.now() + WRITE_RECOVERY_TIMEOUT_MS;
+    const startedAt = Date.now();
+    this.log?.warn({ err: cause }, 'an append failed; sending the unacknowledged events again, in order');
+    let lastError = cause;
+    let delayMs = 50;
+    // Every pipelined append settles first (ioredis retries some itself): their outcomes say where the log stands.
+    await Promise.all(this.inFlight);
+    while (!this.refused && !this.failure) {
+      const next = this.pending.values().next().value;
+      if (!next) break;
+      let result: AppendResult | undefined;
+      try {
+        result = await this.appendEvent(next.seq, next.body);
+      } catch (error) {
+        lastError = error;
+      }
+      if (result === 'written') {
+        this.acknowledge(next);
+        delayMs = 50;
+        continue;
+      }
+      if (result === 'ended' || result === 'lost') {
+        this.refuse(result);
+        break;
+      }
+      if (result === 'gap') {
+        let resent: boolean | undefined;
+        try {
+          resent = await this.resendLost(next.seq);
+        } catch (error) {
+          lastError = error; // the log could not be read yet: retried below
+        }
+        if (resent) continue;
+        if (resent === false) {
+          this.fail(new Error(`the event log of ${this.generationId} lost events before seq ${next.seq} that this writer no longer holds`));
+          break;
+        }
+      }
+      if (Date.now() >= deadline) {
+        this.fail(lastError);
+        break;
+      }
+      await sleep(delayMs);
+      delayMs = Math.min(delayMs * 2, 1000);
+    }
+    if (!this.failure && !this.refused) this.log?.warn({ recoveredInMs: Date.now() - startedAt, seq: this.seq }, 'appends recovered');
+    this.recovery = undefined; // synchronously with the last send: a write from here on is pipelined again
+  }
+
+  /** Queues again, before `seq`, the acknowledged events the log lacks (a failover lost them); false when some are no longer kept. */
+  private async resendLost(seq: number): Promise<boolean> {
+    const top = await this.eventLog.lastSeq(this.generationId);
+    const lost = this.acknowledged.filter((event) => event.seq > top && event.seq < seq);
+    if (lost.length !== seq - top - 1) return false;
+    this.pending = new Map([...lost, ...this.pending.values()].map((event) => [event.seq, event]));
+    return true;
   }
 }
 

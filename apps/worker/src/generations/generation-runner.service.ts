@@ -71,8 +71,14 @@ export class GenerationRunnerService {
       return 'ended';
     }
     const ownership = new AbortController();
-    const writer = new GenerationEventWriter(this.eventLog, id, runToken, claim.lastSeq, this.config.worker.coalesce, () =>
-      ownership.abort(new Error('this run no longer owns the generation')),
+    const writer = new GenerationEventWriter(
+      this.eventLog,
+      id,
+      runToken,
+      claim.lastSeq,
+      this.config.worker.coalesce,
+      () => ownership.abort(new Error('this run no longer owns the generation')),
+      log,
     );
     if (claim.lastSeq > 0) {
       // A recovered job re-runs from the start: clients drop the partial text (see README, "Crash recovery").

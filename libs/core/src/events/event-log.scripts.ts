@@ -12,7 +12,10 @@
  *       7 `SPUBLISH` for a sharded live channel (a Cluster), otherwise PUBLISH
  * The channel shares the generation's hash tag, so even SPUBLISH stays on this script's slot.
  * Returns 1; 0 when the generation already ended; -1 when another run has claimed the generation
- * (this one lost its job lock): a late writer must stop either way.
+ * (this one lost its job lock): a late writer must stop either way; -2 when the seq is not the next
+ * one (the log's top is below seq - 1): an earlier append is missing, as after a Cluster failover
+ * that lost it or an append retried out of order, and the writer must send the missing ones first.
+ * So a log never has a hole, whatever order a failover delivers the appends in.
  * The same entry sent again is a success that changes nothing: ioredis resends the commands
  * whose replies a dropped connection lost, and Redis may have run them already.
  * A different entry at an id not above the log's top raises an error: two writers for one generation.
@@ -21,6 +24,10 @@
 export const APPEND_EVENT_LUA = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 if ARGV[6] ~= '' and redis.call('HGET', KEYS[3], 'run') ~= ARGV[6] then return -1 end
+local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local topSeq = 0
+if #top > 0 then topSeq = tonumber(string.match(top[1][1], '^(%d+)')) end
+if tonumber(string.match(ARGV[1], '^(%d+)')) > topSeq + 1 then return -2 end
 local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], ARGV[1], 'e', ARGV[2])
 if type(added) == 'table' and added.err then
   local existing = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])

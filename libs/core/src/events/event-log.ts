@@ -43,13 +43,16 @@ interface EventLogCommands {
 /** How the append scripts publish on the live channel: SPUBLISH for sharded pub/sub on a Cluster. */
 export type PublishCommand = 'PUBLISH' | 'SPUBLISH';
 
-/** What one append did: written; refused because the generation ended; refused because another run owns it now. */
-export type AppendResult = 'written' | 'ended' | 'lost';
+/**
+ * What one append did: written; refused because the generation ended; refused because another run owns it
+ * now; not written because the seq before it is missing from the log (`gap`: send that one first).
+ */
+export type AppendResult = 'written' | 'ended' | 'lost' | 'gap';
 
 /** What the pre-flight of a run found: nothing to do, a cancel to honour, or the run may go ahead after `lastSeq`. */
 export type RunClaim = { kind: 'ended' } | { kind: 'cancel-requested' } | { kind: 'claimed'; lastSeq: number };
 
-const APPEND_RESULT: Record<number, AppendResult> = { 1: 'written', 0: 'ended', [-1]: 'lost' };
+const APPEND_RESULT: Record<number, AppendResult> = { 1: 'written', 0: 'ended', [-1]: 'lost', [-2]: 'gap' };
 
 /** An event and the exact JSON it travels as (serialised once, by its writer). */
 export interface LoggedEvent {
