@@ -50,17 +50,22 @@ export class FakeOpenAIServer {
   /** What `GET /health` answers (the health probe of a fleet's replica). */
   healthStatus = 200;
 
-  async start(): Promise<string> {
+  /** Listens on `host` (any 127.x.y.z address is loopback on Linux), on `port` (0: any free one). */
+  async start(host = '127.0.0.1', port = 0): Promise<string> {
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, resolve);
+    });
     return this.baseUrl;
   }
 
   get baseUrl(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/v1`;
+    const { address, port } = this.server.address() as AddressInfo;
+    return `http://${address}:${port}/v1`;
   }
 
   async stop(): Promise<void> {

@@ -24,6 +24,11 @@ export type DeploymentConfig = z.output<typeof deploymentConfigSchema>;
 export const deploymentDiscoveryConfigSchema = z.object({
   /** Host name to resolve (every A/AAAA record is a replica). */
   dns: z.string().min(1),
+  /**
+   * DNS servers to ask (`ip` or `ip:port`), e.g. the cluster's DNS service. Absent: the system
+   * resolver (getaddrinfo: /etc/hosts, then the servers in /etc/resolv.conf).
+   */
+  nameservers: z.array(z.string().min(1)).min(1).optional(),
   /** URL of one replica, `{address}` replaced by each resolved address (IPv6 in brackets), e.g. `http://{address}:8000/v1`. */
   urlTemplate: z.string().includes('{address}', { message: 'must contain {address}' }),
   /** Provider option that receives the URL (`baseUrl` for HTTP providers, `url` for WebSocket ones). */

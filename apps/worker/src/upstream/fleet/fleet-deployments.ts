@@ -1,4 +1,4 @@
-import { lookup } from 'node:dns/promises';
+import { Resolver, lookup } from 'node:dns/promises';
 import { z } from 'zod';
 import type { DeploymentConfig } from '@tokenwire/contracts';
 import type { ModelEntry } from '@tokenwire/core';
@@ -20,6 +20,21 @@ export type ResolveAddresses = (host: string) => Promise<string[]>;
 
 const resolveAll: ResolveAddresses = async (host) => (await lookup(host, { all: true })).map((entry) => entry.address);
 
+/** DNS answers that mean "no such records", not "cannot ask". */
+const NO_RECORDS = new Set(['ENODATA', 'ENOTFOUND', 'NXDOMAIN']);
+
+/** A and AAAA records asked of `nameservers` directly; a name without records resolves to none (the caller keeps the last known replicas). */
+export function resolveWith(nameservers: readonly string[]): ResolveAddresses {
+  const resolver = new Resolver({ timeout: 2_000, tries: 2 });
+  resolver.setServers([...nameservers]);
+  return async (host) => {
+    const answers = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+    const failure = answers.find((answer): answer is PromiseRejectedResult => answer.status === 'rejected' && !NO_RECORDS.has((answer.reason as NodeJS.ErrnoException).code ?? ''));
+    if (failure) throw failure.reason;
+    return answers.flatMap((answer) => (answer.status === 'fulfilled' ? answer.value : []));
+  };
+}
+
 /**
  * The replicas of one model: its `deployments` as configured, or one per address its
  * `discover.dns` name resolves to (re-resolved by `refresh`). Every provider type works,
@@ -32,7 +47,7 @@ export class FleetDeployments {
   constructor(
     readonly model: ModelEntry,
     private readonly factories: Readonly<Record<string, ProviderFactory>> = builtInProviderFactories,
-    private readonly resolve: ResolveAddresses = resolveAll,
+    private readonly resolve: ResolveAddresses = model.discover?.nameservers ? resolveWith(model.discover.nameservers) : resolveAll,
   ) {
     this.upstreamModel = model.upstreamModel ?? model.name;
     model.deployments?.forEach((deployment, index) => {
