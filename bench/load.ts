@@ -8,12 +8,15 @@
  * - per-token latency: arrival − the upstream's write time, which the fake upstream
  *   writes into every token as `<epoch ms>|`;
  * - inter-token gaps: arrival of token i − arrival of token i−1, as a client sees them.
+ * Tokens are counted by content: every `<epoch ms>|` in the text a client receives is one token,
+ * however the gateway grouped them into events (a coalesced delta of three tokens counts three).
  */
 import http from 'node:http';
+import OpenAI from 'openai';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
 
-export type Mode = 'direct' | 'openai' | 'socket' | 'portkey' | 'fanout' | 'cancel';
+export type Mode = 'direct' | 'openai' | 'sdk' | 'socket' | 'portkey' | 'fanout' | 'cancel';
 export interface LoadTask {
   mode: Mode;
   /** Base URL: the upstream (direct) or the api. */
@@ -105,12 +108,36 @@ function get(url: string, method = 'GET'): Promise<{ status: number; text: strin
   });
 }
 
+/** The Accept-Encoding the `openai` SDK (Node's fetch) sends: a gateway that compresses by default pays for it here. */
+const SDK_ACCEPT_ENCODING = 'gzip, deflate';
+
 /** One OpenAI-style streaming request (straight at the upstream, through the api's chat route, or through the peer). */
 async function httpStream(task: LoadTask, marker: string): Promise<StreamResult> {
   const recorder = new Recorder();
   const body = { model: task.model, stream: true, messages: [{ role: 'user', content: marker }] };
-  const { status } = await post(`${task.url}/v1/chat/completions`, body, (chunk) => recorder.record(chunk, now()), task.headers);
+  const { status } = await post(`${task.url}/v1/chat/completions`, body, (chunk) => recorder.record(chunk, now()), { 'accept-encoding': SDK_ACCEPT_ENCODING, ...task.headers });
   recorder.result.ok = status === 200 && recorder.result.tokens > 0;
+  return recorder.result;
+}
+
+let sdk: OpenAI | undefined;
+
+/** The same request through the official `openai` SDK (its fetch, SSE parser and chunk objects), as most clients send it. */
+async function sdkStream(task: LoadTask, marker: string): Promise<StreamResult> {
+  sdk ??= new OpenAI({ baseURL: `${task.url}/v1`, apiKey: 'bench', maxRetries: 0, timeout: 600_000 });
+  const recorder = new Recorder();
+  try {
+    const stream = await sdk.chat.completions.create({ model: task.model, stream: true, messages: [{ role: 'user', content: marker }] });
+    let finished = false;
+    for await (const chunk of stream) {
+      const choice = chunk.choices[0];
+      if (choice?.delta?.content) recorder.record(choice.delta.content, now());
+      if (choice?.finish_reason) finished = true;
+    }
+    recorder.result.ok = finished && recorder.result.tokens > 0;
+  } catch {
+    recorder.result.ok = false;
+  }
   return recorder.result;
 }
 
@@ -302,7 +329,7 @@ async function run(task: LoadTask): Promise<StreamResult[]> {
     const batch =
       task.mode === 'socket'
         ? sockets.map((socket, i) => at(i, () => socketStream(socket, task.model, marker(i))))
-        : Array.from({ length: task.concurrency }, (_, i) => at(i, () => httpStream(task, marker(i))));
+        : Array.from({ length: task.concurrency }, (_, i) => at(i, () => (task.mode === 'sdk' ? sdkStream : httpStream)(task, marker(i))));
     results.push(...(await Promise.all(batch)));
   }
   return results;

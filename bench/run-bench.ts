@@ -30,6 +30,7 @@ const FAST_STREAMS = 50;
 const FANOUT_SOCKETS = 1000;
 const C1_ROUNDS = 10;
 const CANCEL_PROBES = 10;
+const SDK_MAX_CONCURRENCY = 100;
 const IDLE_MS = 5000;
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,100,1000').split(',').map(Number);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'rows,fanout,throughput').split(','));
@@ -141,7 +142,6 @@ async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gatew
     WORKER_CONCURRENCY: '2000',
     WORKER_METRICS_PORT: String(metricsPort),
     API_METRICS_PORT: '0',
-    TOKENWIRE_SSE_COMPRESSION: 'false',
   };
   // BENCH_CPU_PROF=1: V8 CPU profiles of api and worker in bench/out/ (node bench/top-functions.mjs <file>).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench', 'out')}`] : [];
@@ -312,7 +312,7 @@ async function runLoad(task: LoadTask, procs: number, watched: Proc[], options: 
 type Arrival = 'burst' | 'spread';
 
 interface Row {
-  mode: 'direct' | 'openai' | 'socket' | 'portkey' | 'fanout';
+  mode: 'direct' | 'openai' | 'sdk' | 'socket' | 'portkey' | 'fanout';
   concurrency: number;
   arrival: Arrival;
   streams: number;
@@ -405,7 +405,9 @@ async function main(): Promise<void> {
     void stop().finally(() => process.exit(1));
   });
 
-  const modes = ['direct', 'openai', 'socket', ...(portkey ? (['portkey'] as const) : [])] as const;
+  const modes = ['direct', 'openai', 'sdk', 'socket', ...(portkey ? (['portkey'] as const) : [])] as const;
+  // The `openai` SDK row up to C = 100: at C = 1000 its client CPU alone would starve the gateway on 2 cores.
+  const modesAt = (concurrency: number) => modes.filter((mode) => mode !== 'sdk' || concurrency <= SDK_MAX_CONCURRENCY);
   /** The load of `mode` against the paced upstream (or `upstreamUrl`). */
   const task = (mode: LoadTask['mode'], concurrency: number, rounds = 1, model = 'bench', upstreamUrl = paced.url): LoadTask => ({
     mode,
@@ -443,10 +445,10 @@ async function main(): Promise<void> {
           cancelStartMs: concurrency === 1 ? 500 : 300,
           cancelEveryMs: concurrency === 1 ? 1500 : 150,
         };
-        for (const mode of modes) {
+        for (const mode of modesAt(concurrency)) {
           const run = await runLoad({ ...task(mode, concurrency, rounds), spreadMs: arrival === 'spread' ? SPREAD_MS : 0 }, procs, watchedFor(mode, paced.proc), {
             cancel: mode === 'openai' ? cancel : undefined,
-            metricsUrl: mode === 'openai' || mode === 'socket' ? gateway.metricsUrl : undefined,
+            metricsUrl: mode === 'openai' || mode === 'sdk' || mode === 'socket' ? gateway.metricsUrl : undefined,
           });
           rows.push(toRow(mode, concurrency, run, arrival));
           progress(mode, rows.at(-1)!);
@@ -496,7 +498,7 @@ async function main(): Promise<void> {
 
   const throughput: Row[] = [];
   if (ONLY.has('throughput')) {
-    for (const mode of modes) {
+    for (const mode of modesAt(FAST_STREAMS)) {
       const t = task(mode, FAST_STREAMS, 1, 'bench-fast', fast.url);
       throughput.push(toRow(mode, FAST_STREAMS, await runLoad(t, 1, watchedFor(mode, fast.proc))));
       progress(`max ${mode}`, throughput.at(-1)!);
@@ -530,6 +532,7 @@ const TARGETS = { addedTtftP50: 3, addedTtftP99: 15, addedGapP99: 5, throughput:
 const NAMES: Record<Row['mode'], string> = {
   direct: 'direct (the limit)',
   openai: 'OpenAI SSE route',
+  sdk: 'OpenAI SSE route, `openai` SDK client',
   socket: 'Socket.IO',
   portkey: 'Portkey (peer)',
   fanout: 'fan-out',
@@ -560,7 +563,7 @@ function report(
       .join(' ')} (other work on the machine shows up here).`,
     `- Fake upstream: ${TOKENS} tokens per stream at ${PACE_MS} ms/token (unpaced run: ${FAST_TOKENS} tokens per stream, bursts of 64). One api and one worker (WORKER_CONCURRENCY=2000), one Redis, the upstream and the load generators are separate processes sharing these ${machine.cpus} cores.`,
     `- C = 1 runs ${C1_ROUNDS} streams one after another; C ≥ 500 and fan-out split the clients over ${LOAD_PROCS} load-generator processes.`,
-    `- Gateway settings: WORKER_CONCURRENCY=2000, LOG_LEVEL=warn, SSE compression off${
+    `- Gateway settings: WORKER_CONCURRENCY=2000, LOG_LEVEL=warn, limits above the load, everything else at its default (SSE compression is off by default); HTTP clients send \`Accept-Encoding: gzip, deflate\` as the \`openai\` SDK does${
       Object.keys(process.env).some((k) => k.startsWith('TOKENWIRE_')) ? `, plus ${Object.entries(process.env).filter(([k]) => k.startsWith('TOKENWIRE_')).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''
     }. ${
       hasPortkey
@@ -569,7 +572,7 @@ function report(
     }`,
     `- Arrivals at C > 1: "burst" opens all C streams in the same instant; "${ARRIVALS.spread}" opens them evenly over one stream's duration, as independent clients arrive, so about C streams are in flight once it is under way.`,
     '',
-    'Definitions. TTFT: request sent → first token at the client. Inter-token gap: arrival of a token − arrival of the previous one at the client. ' +
+    'Definitions. Tokens are counted by content: every `<epoch ms>|` the upstream wrote that reaches the client is one token, however the gateway grouped tokens into events. TTFT: request sent → first token at the client. Inter-token gap: arrival of a token − arrival of the previous one at the client. ' +
       "Per-token latency: arrival at the client − the time the upstream wrote that token (carried in the token's text). " +
       '"Added" = the same percentile through Tokenwire − straight at the upstream, at the same C. ' +
       'CPU s / 1k tokens: CPU seconds the process used during the row ÷ thousands of tokens delivered. Peak RSS: VmHWM of the process during the row (reset before each row).',
@@ -674,7 +677,7 @@ function report(
   }
 
   // Targets (2 cores, 20 ms/token), for Tokenwire; the peer's rows are above for comparison.
-  const ours = (r: Row) => r.mode === 'openai' || r.mode === 'socket';
+  const ours = (r: Row) => r.mode === 'openai' || r.mode === 'sdk' || r.mode === 'socket';
   const where = (r: Row) => `${NAMES[r.mode]}, C = ${r.concurrency}${r.concurrency === 1 ? '' : `, ${ARRIVALS[r.arrival]}`}`;
   L.push('## Targets', '', '| target | measured | verdict |', '|---|---|---|');
   for (const r of rows.filter((x) => ours(x) && x.concurrency === 1000)) {
@@ -690,7 +693,42 @@ function report(
     L.push(`| ≥ 50k tokens/s through one api + one worker (${NAMES[r.mode]}) | ${Math.round(r.tokensPerSecond)} tokens/s | ${verdict(r.tokensPerSecond >= TARGETS.throughput)} |`);
   if (fanout) L.push(`| fan-out to 1,000 sockets, delivery p99 ≤ ${TARGETS.fanoutP99} ms | ${fmt(fanout.latencyP99)} ms | ${verdict(fanout.latencyP99 <= TARGETS.fanoutP99)} |`);
   L.push('');
+  L.push(...peerRatioTargets(rows, direct, key));
   return L.join('\n');
 }
+
+/** The performance issue's targets, each a ratio against Portkey (or direct) measured in this same run. */
+function peerRatioTargets(rows: Row[], direct: Map<string, Row>, key: (r: Row) => string): string[] {
+  const peer = new Map(rows.filter((r) => r.mode === 'portkey').map((r) => [key(r), r]));
+  if (!peer.size) return [];
+  const gatewayCpu = (r: Row) => (r.mode === 'portkey' ? (r.cpuPer1k.portkey ?? NaN) : (r.cpuPer1k.api ?? NaN) + (r.cpuPer1k.worker ?? NaN) + (r.cpuPer1k.redis ?? 0));
+  const at = (r: Row) => `${NAMES[r.mode]}, C = ${r.concurrency}${r.concurrency === 1 ? '' : `, ${ARRIVALS[r.arrival]}`}`;
+  const L = ['## Targets against the peer (same run)', '', '| target | measured | verdict |', '|---|---|---|'];
+  const ratio = (name: string, r: Row, ours: number, theirs: number, limit: number, atLeast = false) => {
+    const value = ours / theirs;
+    L.push(`| ${name} ${atLeast ? '≥' : '≤'} ${limit}× (${at(r)}) | ${fmt(ours, 3)} / ${fmt(theirs, 3)} = ${fmt(value, 2)}× | ${verdict(atLeast ? value >= limit : value <= limit)} |`);
+  };
+  for (const r of rows.filter((x) => x.mode === 'openai' || x.mode === 'sdk' || x.mode === 'socket')) {
+    const p = peer.get(key(r));
+    const d = direct.get(key(r));
+    if (!p || !d) continue;
+    if (r.concurrency === 1000) ratio('gateway CPU per token vs Portkey', r, gatewayCpu(r), gatewayCpu(p), 0.5);
+    if (r.concurrency === 1) {
+      const added = r.ttftP50 - d.ttftP50;
+      L.push(`| added TTFT p50 ≤ 5 ms (${at(r)}) | ${fmt(added)} ms | ${verdict(added <= 5)} |`);
+      ratio('gateway CPU per token vs Portkey', r, gatewayCpu(r), gatewayCpu(p), 1.5);
+    }
+    if (r.concurrency >= 100 && r.arrival === 'burst') ratio('TTFT p50 vs Portkey', r, r.ttftP50, p.ttftP50, 0.6);
+    if (r.concurrency === 1000) {
+      ratio('tokens/s vs Portkey', r, r.tokensPerSecond, p.tokensPerSecond, 1.5, true);
+      ratio('tokens/s vs direct', r, r.tokensPerSecond, d.tokensPerSecond, 0.6, true);
+      if (r.arrival === 'burst' && r.stages) L.push(`| queue wait p50 ≤ 300 ms (${at(r)}) | ${fmt(r.stages.queueWaitMs)} ms | ${verdict(r.stages.queueWaitMs <= 300)} |`);
+    }
+  }
+  L.push('');
+  return L;
+}
+
+
 
 void main();

@@ -36,7 +36,10 @@ describe('two api processes and two workers', () => {
       TOKENWIRE_REDIS_PREFIX: prefix,
       TOKENWIRE_CONFIG: writeConfigFile({ models: [{ name: 'demo', provider: 'demo', options: DEMO_OPTIONS }] }),
     };
-    processes.push(...(await Promise.all([spawnApp('api', env), spawnApp('api', env), spawnApp('worker', env), spawnApp('worker', env)])));
+    // Api 1 opts in to SSE compression; api 2 keeps the default (off).
+    processes.push(
+      ...(await Promise.all([spawnApp('api', { ...env, TOKENWIRE_SSE_COMPRESSION: 'true' }), spawnApp('api', env), spawnApp('worker', env), spawnApp('worker', env)])),
+    );
     apis = processes.slice(0, 2);
     workers = processes.slice(2);
   });
@@ -97,7 +100,7 @@ describe('two api processes and two workers', () => {
     assert.ok(workers.flatMap((w) => w.logs).some((line) => line.msg === 'first token' && typeof line.ttftMs === 'number'));
   });
 
-  it('compressed SSE streams event by event and saves bytes', async () => {
+  it('compressed SSE (opt-in) streams event by event and saves bytes; by default SSE is not compressed', async () => {
     const create = async () =>
       ((await (await fetch(`${apis[0]!.url}/v1/generations`, {
         method: 'POST',
@@ -135,5 +138,18 @@ describe('two api processes and two workers', () => {
     console.log(`# SSE bytes for ${DEMO_OPTIONS.tokens} tokens: identity ${plain.bytes}, br ${brotli.bytes}, gzip ${gzip.bytes}`);
     assert.ok(brotli.bytes < plain.bytes / 2, `br ${brotli.bytes} vs ${plain.bytes}`);
     assert.ok(gzip.bytes < plain.bytes / 2, `gzip ${gzip.bytes} vs ${plain.bytes}`);
+
+    // The default: an SDK's Accept-Encoding gets identity, and the same bytes as asking for identity.
+    const byDefault = await new Promise<{ bytes: number; contentEncoding?: string }>((resolve, reject) => {
+      http
+        .get(`${apis[1]!.url}/v1/generations/${id}/events`, { headers: { 'accept-encoding': 'gzip, deflate, br' } }, (response) => {
+          let bytes = 0;
+          response.on('data', (chunk: Buffer) => (bytes += chunk.length));
+          response.on('end', () => resolve({ bytes, contentEncoding: response.headers['content-encoding'] }));
+        })
+        .on('error', reject);
+    });
+    assert.equal(byDefault.contentEncoding, undefined);
+    assert.equal(byDefault.bytes, plain.bytes);
   });
 });
