@@ -80,7 +80,7 @@ describe('replay/live seam', () => {
     try {
       assert.equal(await append(1, { type: 'chunk', delta: 'once' }), 'written');
       assert.equal(await append(1, { type: 'chunk', delta: 'once' }), 'written', 'the same entry again is a success');
-      await assert.rejects(append(1, { type: 'chunk', delta: 'other' }), /equal or smaller/, 'a second writer is an error');
+      await assert.rejects(append(1, { type: 'chunk', delta: 'other' }), /already taken by a different event/, 'a second writer is an error');
       assert.equal(await append(2, { type: 'chunk', delta: 'next' }), 'written');
       await waitFor('both live events', () => published.length >= 2);
       assert.deepEqual((await log.readAfter(id, 0)).map((e) => (e.event.type === 'chunk' ? e.event.delta : e.event.type)), ['once', 'next']);
@@ -102,6 +102,47 @@ describe('replay/live seam', () => {
     assert.equal(await write('writer-a'), 2, 'the same write again gets its seq');
     assert.equal(await write('writer-b'), 0, 'another writer gets none');
     assert.equal((await log.readAfter(id, 0)).filter((e) => e.event.type === 'done').length, 1);
+  });
+
+  it("the appends of one turn go out together, and each generation still gets its own answer", async () => {
+    const [ended, owned, lost, clash] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    await log.appender(ended)(1, { type: 'chunk', delta: 'x' });
+    await log.appendTerminal(ended, { type: 'done', finishReason: 'stop' });
+    assert.equal((await log.claimRun(owned, 'run-a')).kind, 'claimed');
+    assert.equal((await log.claimRun(lost, 'run-old')).kind, 'claimed');
+    assert.equal((await log.claimRun(lost, 'run-new')).kind, 'claimed', 'a newer run took this one over');
+    await log.appender(clash)(1, { type: 'chunk', delta: 'first' });
+    // A writer with its own connection, whose commands are counted as they are sent.
+    const connection = gateway.api.app.get<Redis>(REDIS_CLIENT).duplicate();
+    const sent: string[] = [];
+    const sendCommand = connection.sendCommand.bind(connection);
+    connection.sendCommand = (command, stream) => (sent.push(command.name), sendCommand(command, stream));
+    const writer = new EventLog(connection, redisKeys(gateway.prefix), { ttlSeconds: 60, maxEvents: 1000 });
+    await connection.ping(); // connected: a command queued while connecting is sent twice through sendCommand
+    sent.length = 0;
+    try {
+      // All in one turn: one script call for every generation.
+      const results = await Promise.allSettled([
+        writer.appender(owned, 'run-a')(1, { type: 'chunk', delta: 'o1' }),
+        writer.appender(ended)(3, { type: 'chunk', delta: 'late' }),
+        writer.appender(lost, 'run-old')(1, { type: 'chunk', delta: 'stale' }),
+        writer.appender(owned, 'run-a')(2, { type: 'chunk', delta: 'o2' }),
+        writer.appender(clash)(1, { type: 'chunk', delta: 'second writer' }),
+        writer.appender(lost, 'run-new')(1, { type: 'chunk', delta: 'fresh' }),
+      ]);
+      assert.deepEqual(
+        results.map((r) => (r.status === 'fulfilled' ? r.value : /already taken/.test(String(r.reason)) ? 'taken' : String(r.reason))),
+        ['written', 'ended', 'lost', 'written', 'taken', 'written'],
+      );
+      assert.deepEqual(sent.filter((name) => name === 'evalsha' || name === 'eval'), ['evalsha'], `one script call for the turn (sent: ${sent.join(', ')})`);
+    } finally {
+      connection.disconnect();
+    }
+    const texts = async (id: string) => (await log.readAfter(id, 0)).map((e) => (e.event.type === 'chunk' ? e.event.delta : e.event.type));
+    assert.deepEqual(await texts(owned), ['o1', 'o2']);
+    assert.deepEqual(await texts(lost), ['fresh']);
+    assert.deepEqual(await texts(clash), ['first']);
+    assert.deepEqual(await texts(ended), ['x', 'done']);
   });
 
   it('writes one terminal event even when two writers race to end a generation', async () => {

@@ -33,6 +33,7 @@ interface PendingEvent {
  * Writes one generation's events in order without awaiting a Redis round trip per token.
  * Text deltas are coalesced by `coalesce`: `off`, one event per delta; `turn`, the deltas of
  * one event-loop turn (one upstream read) become one event; a number, those within that many ms.
+ * The event log sends the appends of every generation of one turn in one call.
  *
  * Appends are pipelined. When one fails (a Cluster failover: the connection drops, the slot moves) or
  * finds the event before it missing (`gap`), the writer recovers: it lets the appends in flight settle,
@@ -52,7 +53,10 @@ export class GenerationEventWriter {
   private recovery?: Promise<void>;
   private failure: unknown;
   private text = '';
-  private flushTimer?: NodeJS.Immediate | NodeJS.Timeout;
+  /** `turn`: a flush is registered for the end of this event-loop turn. */
+  private turnFlushPending = false;
+  /** A number: the window's timer. */
+  private flushTimer?: NodeJS.Timeout;
   private readonly appendEvent: ReturnType<EventLog['appender']>;
   /** Set when Redis refused a write: this run no longer owns the generation and writes nothing more. */
   refused?: WriteRefusal;
@@ -77,20 +81,33 @@ export class GenerationEventWriter {
     }
     this.text += text;
     if (this.text.length >= MAX_EVENT_TEXT) this.flushText();
-    else if (!this.flushTimer) {
-      this.flushTimer = this.coalesce === 'turn' ? setImmediate(() => this.flushText()) : setTimeout(() => this.flushText(), this.coalesce);
-    }
+    else if (this.coalesce === 'turn') {
+      // One end-of-turn hook for every generation of this process (the event log's batcher), not a setImmediate each.
+      if (!this.turnFlushPending) {
+        this.turnFlushPending = true;
+        this.eventLog.atTurnEnd(this.flushAtTurnEnd);
+      }
+    } else if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flushText(), this.coalesce);
   }
+
+  private readonly flushAtTurnEnd = (): void => {
+    this.turnFlushPending = false;
+    this.flushText();
+  };
 
   append(body: StreamEventBody): void {
     this.flushText(); // keeps order: buffered text goes before any other event
     this.write(body);
   }
 
-  /** Resolves at once, or once Redis has caught up when too many appends are in flight or queued (a fast upstream waits). */
-  async backpressure(): Promise<void> {
-    if (this.recovery && this.pending.size > MAX_QUEUED_WHILE_RECOVERING) await this.recovery;
-    else if (this.inFlight.size > MAX_IN_FLIGHT) await this.last;
+  /**
+   * Undefined when the upstream may be read on; else a promise of Redis catching up (too many appends
+   * in flight or queued: a fast upstream waits). Not a promise every time: awaiting one per token costs a hop.
+   */
+  backpressure(): Promise<unknown> | undefined {
+    if (this.recovery && this.pending.size > MAX_QUEUED_WHILE_RECOVERING) return this.recovery;
+    if (this.inFlight.size > MAX_IN_FLIGHT) return this.last;
+    return undefined;
   }
 
   /** The first append Redis could not take, if any: the cause when the run stops. */
@@ -107,10 +124,7 @@ export class GenerationEventWriter {
 
   private flushText(): void {
     if (this.flushTimer) {
-      // Each kind with its own clear: clearImmediate on a Timeout corrupts Node's immediate
-      // queue, after which setImmediate callbacks (ioredis auto-pipelining) never run.
-      if (this.coalesce === 'turn') clearImmediate(this.flushTimer as NodeJS.Immediate);
-      else clearTimeout(this.flushTimer as NodeJS.Timeout);
+      clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
     }
     if (!this.text) return;

@@ -151,7 +151,8 @@ export class GenerationRunnerService {
           break;
       }
       if (writer.refused) return;
-      await writer.backpressure();
+      const caughtUp = writer.backpressure();
+      if (caughtUp) await caughtUp;
     }
   }
 

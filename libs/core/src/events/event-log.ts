@@ -7,7 +7,8 @@ import {
   type StreamEventBody,
   type TerminalEventBody,
 } from '@tokenwire/contracts';
-import { APPEND_EVENT_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA } from './event-log.scripts';
+import { APPEND_EVENT_LUA, APPEND_EVENTS_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA } from './event-log.scripts';
+import { EventAppendBatcher, type AppendTarget } from './event-append-batcher';
 
 interface EventLogCommands {
   twAppendEvent(
@@ -22,6 +23,7 @@ interface EventLogCommands {
     runToken: string,
     publish: PublishCommand,
   ): Promise<number>;
+  twAppendEvents(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
   twClaimRun(marker: string, cancel: string, meta: string, log: string, runToken: string, now: number, ttl: number): Promise<number>;
   twAppendTerminal(
     log: string,
@@ -53,6 +55,8 @@ export type AppendResult = 'written' | 'ended' | 'lost' | 'gap';
 export type RunClaim = { kind: 'ended' } | { kind: 'cancel-requested' } | { kind: 'claimed'; lastSeq: number };
 
 const APPEND_RESULT: Record<number, AppendResult> = { 1: 'written', 0: 'ended', [-1]: 'lost', [-2]: 'gap' };
+/** The batched script's code for an id already held by a different entry: two writers for one generation. */
+const ID_TAKEN = -3;
 
 /** An event and the exact JSON it travels as (serialised once, by its writer). */
 export interface LoggedEvent {
@@ -73,6 +77,7 @@ const TERMINAL_STATUS: Record<TerminalEventBody['type'], GenerationStatus> = {
  */
 export class EventLog {
   private readonly redis: Redis & EventLogCommands;
+  private readonly batcher: EventAppendBatcher;
 
   constructor(
     redis: Redis,
@@ -84,8 +89,18 @@ export class EventLog {
       redis.defineCommand('twAppendEvent', { numberOfKeys: 3, lua: APPEND_EVENT_LUA });
       redis.defineCommand('twClaimRun', { numberOfKeys: 4, lua: CLAIM_RUN_LUA });
       redis.defineCommand('twAppendTerminal', { numberOfKeys: 3, lua: APPEND_TERMINAL_LUA });
+      // Keys vary with the batch: the caller passes their number first.
+      redis.defineCommand('twAppendEvents', { lua: APPEND_EVENTS_LUA });
     }
     this.redis = redis as Redis & EventLogCommands;
+    // On a Cluster the generations of one turn live on different slots: one script call each (auto-pipelined).
+    const isCluster = (redis as { isCluster?: boolean }).isCluster === true;
+    this.batcher = new EventAppendBatcher((batch) => (isCluster ? this.sendEach(batch) : this.sendBatch(batch)));
+  }
+
+  /** Runs `callback` at the end of this event-loop turn, just before the turn's appends go to Redis. */
+  atTurnEnd(callback: () => void): void {
+    this.batcher.atTurnEnd(callback);
   }
 
   /**
@@ -117,14 +132,46 @@ export class EventLog {
    */
   appender(generationId: string, runToken = ''): (seq: number, body: StreamEventBody) => Promise<AppendResult> {
     const { eventLog, terminalMarker, meta, liveChannel } = this.keys;
-    const [log, marker, metaKey, channel] = [eventLog(generationId), terminalMarker(generationId), meta(generationId), liveChannel(generationId)];
+    const target: AppendTarget = { log: eventLog(generationId), marker: terminalMarker(generationId), meta: meta(generationId), channel: liveChannel(generationId), runToken };
     const head = `{"jobId":${JSON.stringify(generationId)},"seq":`;
-    const { maxEvents, ttlSeconds } = this.limits;
     return async (seq, body) => {
       // The same JSON as JSON.stringify({ jobId, seq, ...body }), without copying body per token.
       const json = `${head}${seq},${JSON.stringify(body).slice(1)}`;
-      return APPEND_RESULT[await this.redis.twAppendEvent(log, marker, metaKey, `${seq}-0`, json, channel, maxEvents, ttlSeconds, runToken, this.publish)]!;
+      const code = await this.batcher.append(target, `${seq}-0`, json);
+      if (code === ID_TAKEN) throw new Error(`seq ${seq} of generation ${generationId} is already taken by a different event: two writers for one generation`);
+      return APPEND_RESULT[code]!;
     };
+  }
+
+  /** One script call for a turn's appends, every generation together. */
+  private sendBatch(batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>): Promise<number[]> {
+    const writers = new Map<AppendTarget, number>();
+    const keys: string[] = [];
+    const args: Array<string | number> = [this.limits.maxEvents, this.limits.ttlSeconds, this.publish];
+    for (const { target, id, json } of batch) {
+      let writer = writers.get(target);
+      if (writer === undefined) {
+        keys.push(target.log, target.marker, target.meta);
+        writer = keys.length / 3;
+        writers.set(target, writer);
+      }
+      args.push(writer, id, json, target.channel, target.runToken);
+    }
+    return this.redis.twAppendEvents(keys.length, ...keys, ...args);
+  }
+
+  /** One script call per append (a Cluster: each generation on its own slot). */
+  private sendEach(batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>): Promise<number[]> {
+    const { maxEvents, ttlSeconds } = this.limits;
+    return Promise.all(
+      batch.map(({ target: t, id, json }) =>
+        this.redis.twAppendEvent(t.log, t.marker, t.meta, id, json, t.channel, maxEvents, ttlSeconds, t.runToken, this.publish).catch((error: unknown) => {
+          // The single-event script raises for an id held by a different entry; the batch reports it as a code.
+          if (error instanceof Error && /equal or smaller than the target stream top item/.test(error.message)) return ID_TAKEN;
+          throw error;
+        }),
+      ),
+    );
   }
 
   /**

@@ -1,0 +1,61 @@
+/**
+ * The worker's write path alone: C generations each append one chunk event every 20 ms through
+ * EventLog (no upstream, no api), as paced streams do at C = 1000. Reports this process's CPU and
+ * Redis's CPU per event, so a change to the append path is measured without the rest of the bench.
+ *
+ *   npm run build && node scripts/with-redis.mjs node bench/dist/append-path.js [C] [seconds]
+ */
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { redisKeys } from '@tokenwire/contracts';
+import { EventLog } from '@tokenwire/core';
+
+const CONCURRENCY = Number(process.argv[2] ?? 1000);
+const SECONDS = Number(process.argv[3] ?? 5);
+const PACE_MS = 20;
+
+async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
+async function main(): Promise<void> {
+  const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redis = new Redis(url, { enableAutoPipelining: true });
+  const probe = new Redis(url);
+  const prefix = `append-path-${process.pid}`;
+  const log = new EventLog(redis, redisKeys(prefix), { ttlSeconds: 60, maxEvents: 10_000 });
+  const appenders = Array.from({ length: CONCURRENCY }, () => log.appender(randomUUID()));
+  const seqs = new Array<number>(CONCURRENCY).fill(0);
+  let written = 0;
+  let failed = 0;
+  const tick = (i: number) => {
+    const seq = ++seqs[i]!;
+    appenders[i]!(seq, { type: 'chunk', delta: `${Date.now()}|` }).then(
+      () => written++,
+      () => failed++,
+    );
+  };
+  // Warm-up: JIT and script cache.
+  for (let i = 0; i < CONCURRENCY; i++) tick(i);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const [cpuBefore, redisBefore, writtenBefore] = [process.cpuUsage(), await redisCpuSeconds(probe), written];
+  const timers = appenders.map((_, i) => setTimeout(() => timers[i] = setInterval(() => tick(i), PACE_MS), (i * PACE_MS) / CONCURRENCY));
+  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+  for (const timer of timers) clearInterval(timer);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const cpu = process.cpuUsage(cpuBefore);
+  const redisCpu = (await redisCpuSeconds(probe)) - redisBefore;
+  const events = written - writtenBefore;
+  console.log(
+    `C=${CONCURRENCY} events=${events} (${Math.round(events / SECONDS)}/s) failed=${failed} ` +
+      `writer CPU ${(((cpu.user + cpu.system) / events)).toFixed(1)} µs/event, Redis CPU ${((redisCpu * 1e6) / events).toFixed(1)} µs/event`,
+  );
+  const keys = await probe.keys(`${prefix}*`);
+  for (let i = 0; i < keys.length; i += 500) await probe.del(...keys.slice(i, i + 500));
+  redis.disconnect();
+  probe.disconnect();
+}
+
+void main();
