@@ -105,13 +105,14 @@ describe('replay/live seam', () => {
   });
 
   it("the appends of one turn go out together, and each generation still gets its own answer", async () => {
-    const [ended, owned, lost, clash] = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+    const [ended, owned, lost, clash, gappy] = [randomUUID(), randomUUID(), randomUUID(), randomUUID(), randomUUID()];
     await log.appender(ended)(1, { type: 'chunk', delta: 'x' });
     await log.appendTerminal(ended, { type: 'done', finishReason: 'stop' });
     assert.equal((await log.claimRun(owned, 'run-a')).kind, 'claimed');
     assert.equal((await log.claimRun(lost, 'run-old')).kind, 'claimed');
     assert.equal((await log.claimRun(lost, 'run-new')).kind, 'claimed', 'a newer run took this one over');
     await log.appender(clash)(1, { type: 'chunk', delta: 'first' });
+    await log.appender(gappy)(1, { type: 'chunk', delta: 'g1' });
     // A writer with its own connection, whose commands are counted as they are sent.
     const connection = gateway.api.app.get<Redis>(REDIS_CLIENT).duplicate();
     const sent: string[] = [];
@@ -129,10 +130,12 @@ describe('replay/live seam', () => {
         writer.appender(owned, 'run-a')(2, { type: 'chunk', delta: 'o2' }),
         writer.appender(clash)(1, { type: 'chunk', delta: 'second writer' }),
         writer.appender(lost, 'run-new')(1, { type: 'chunk', delta: 'fresh' }),
+        writer.appender(gappy)(3, { type: 'chunk', delta: 'g3 before g2' }),
+        writer.appender(gappy)(2, { type: 'chunk', delta: 'g2' }),
       ]);
       assert.deepEqual(
         results.map((r) => (r.status === 'fulfilled' ? r.value : /already taken/.test(String(r.reason)) ? 'taken' : String(r.reason))),
-        ['written', 'ended', 'lost', 'written', 'taken', 'written'],
+        ['written', 'ended', 'lost', 'written', 'taken', 'written', 'gap', 'written'],
       );
       assert.deepEqual(sent.filter((name) => name === 'evalsha' || name === 'eval'), ['evalsha'], `one script call for the turn (sent: ${sent.join(', ')})`);
     } finally {
@@ -143,6 +146,7 @@ describe('replay/live seam', () => {
     assert.deepEqual(await texts(lost), ['fresh']);
     assert.deepEqual(await texts(clash), ['first']);
     assert.deepEqual(await texts(ended), ['x', 'done']);
+    assert.deepEqual(await texts(gappy), ['g1', 'g2'], 'never a hole: seq 3 waits for seq 2');
   });
 
   it('writes one terminal event even when two writers race to end a generation', async () => {
