@@ -73,12 +73,26 @@ export class UpstreamProtocolError extends UpstreamError {
   }
 }
 
+/** The upstream went quiet (no bytes), or stayed alive without a token for longer than the first-token bound; the message says which. */
 export class UpstreamStalledError extends UpstreamError {
   readonly code = 'upstream_stalled' as const;
   readonly retryable = true;
-  constructor(idleMs: number) {
-    super(`upstream sent nothing for ${idleMs} ms`);
+  constructor(message: string) {
+    super(message);
     this.name = 'UpstreamStalledError';
+  }
+
+  /** No bytes at all (not even a keep-alive) for `idleMs`; `before` says what came earlier. */
+  static noBytes(idleMs: number, before: 'nothing' | 'keep-alives' | 'output'): UpstreamStalledError {
+    const after = before === 'output' ? ' mid-reply' : before === 'keep-alives' ? ' after keep-alives' : '';
+    return new UpstreamStalledError(`upstream sent no bytes for ${idleMs} ms${after}`);
+  }
+
+  /** No token within `firstTokenMs` of the call; `sawBytes`: keep-alives (or other non-token frames) kept arriving. */
+  static noFirstToken(firstTokenMs: number, sawBytes: boolean): UpstreamStalledError {
+    return new UpstreamStalledError(
+      sawBytes ? `upstream sent keep-alives only, no token for ${firstTokenMs} ms (upstream.firstTokenTimeoutMs)` : `upstream sent no bytes and no token for ${firstTokenMs} ms (upstream.firstTokenTimeoutMs)`,
+    );
   }
 }
 
@@ -102,15 +116,23 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** The upstream reported an error inside an otherwise well-formed stream. */
+/**
+ * The upstream reported an error inside an otherwise well-formed stream. Not retryable unless the
+ * provider knows the error's kind is (Anthropic's `overloaded_error`); `status` is then the HTTP
+ * status the same error has when the upstream sends it as a response, so before the first token
+ * it is retried, backed off and counted by the breaker exactly like that status.
+ */
 export class UpstreamReportedError extends UpstreamError {
   readonly code = 'upstream_error' as const;
-  readonly retryable = false;
+  readonly retryable: boolean;
+  override readonly status?: number;
   override readonly upstream?: UpstreamErrorDetails;
-  constructor(message: string, upstream?: UpstreamErrorDetails) {
+  constructor(message: string, upstream?: UpstreamErrorDetails, options: { retryable?: boolean; status?: number } = {}) {
     super(`upstream reported an error: ${message}`);
     this.name = 'UpstreamReportedError';
     this.upstream = upstream;
+    this.retryable = options.retryable ?? false;
+    this.status = options.status;
   }
 }
 

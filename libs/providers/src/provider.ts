@@ -67,6 +67,13 @@ export interface StreamOptions {
   /** Aborting must close the upstream connection promptly. */
   signal: AbortSignal;
   log?: ProviderLogger;
+  /**
+   * Called whenever the upstream shows it is alive without necessarily sending a part: any bytes read,
+   * a keep-alive (SSE comment, Anthropic `ping`, an empty frame), a WebSocket ping or message, a gRPC
+   * response. The stall timeout (withStallTimeout) counts these as life. Called per read on the hot
+   * path, so it must be cheap (withStallTimeout's only sets a flag).
+   */
+  heartbeat?: () => void;
 }
 
 export interface LanguageModelProvider {

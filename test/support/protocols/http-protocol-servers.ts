@@ -17,6 +17,8 @@ interface TokenWriters {
   error(): void;
   malformed(): void;
   unknown(): void;
+  /** The protocol's keep-alive frame (`script.keepAlive`); absent where the protocol has none. */
+  keepAlive?(): void;
 }
 
 const base64Of = (url: string) => url.replace(/^data:[^,]*;base64,/, '');
@@ -27,6 +29,8 @@ abstract class HttpProtocolServer implements ProtocolServer {
   abstract providerOptions(): Record<string, unknown>;
   readonly transport = 'http' as const;
   script: ProtocolScript = { tokens: ['Hello', ',', ' world'] };
+  /** Scripts for the next requests, in order; `script` once they are used up. */
+  readonly nextScripts: ProtocolScript[] = [];
   requests = 0;
   lastBody: Record<string, unknown> = {};
   lastHeaders: http.IncomingHttpHeaders = {};
@@ -70,7 +74,7 @@ abstract class HttpProtocolServer implements ProtocolServer {
     this.lastHeaders = req.headers;
     const tracking = this.closes.opened();
     res.on('close', tracking.closed);
-    const script = this.script;
+    const script = this.nextScripts.shift() ?? this.script;
     if (script.silent) return; // never answer: the client must give up
     const refuse = script.refuse ?? this.validate(this.lastBody);
     if (refuse) {
@@ -133,6 +137,14 @@ abstract class HttpProtocolServer implements ProtocolServer {
 
   /** Writes each token, honouring the script's delay, error, malformed, unknown-event and drop points. */
   protected async tokens(out: Out, script: ProtocolScript, writers: TokenWriters): Promise<boolean> {
+    if (script.keepAlive) {
+      if (!writers.keepAlive) throw new Error(`${this.providerType}: this fake upstream has no keep-alive frame`);
+      for (const until = performance.now() + script.keepAlive.forMs; performance.now() < until; ) {
+        writers.keepAlive();
+        await sleep(script.keepAlive.everyMs);
+        if (out.destroyed) return false;
+      }
+    }
     for (let i = 0; i < script.tokens.length; i++) {
       if (script.errorAfter === i) {
         writers.error();
@@ -187,6 +199,8 @@ export class OpenAIProtocolServer extends HttpProtocolServer {
       malformed: () => out.write('data: {"choices": [ not json\n\n'),
       // A frame of a kind this client does not know: new top-level fields, no choices.
       unknown: () => data({ object: 'chat.completion.future_annotation', annotation: { kind: 'citation' } }),
+      // What vLLM's and OpenRouter's servers send while a request waits: an SSE comment.
+      keepAlive: () => out.write(': keep-alive\n\n'),
     });
     if (!ok) return;
     if (script.toolCall) {
@@ -301,6 +315,7 @@ export class AnthropicProtocolServer extends HttpProtocolServer {
         event('message_annotation', { annotation: { kind: 'future' } });
         event('content_block_delta', { index: 0, delta: { type: 'future_delta', payload: 1 } });
       },
+      keepAlive: () => event('ping', {}),
     });
     if (!ok) return;
     event('content_block_stop', { index: 0 });

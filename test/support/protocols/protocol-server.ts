@@ -28,6 +28,11 @@ export interface ProtocolScript {
   stopSequence?: string;
   /** Break the connection after this many tokens (gRPC: the status UNAVAILABLE, as a dying server or proxy ends it). */
   dropAfter?: number;
+  /**
+   * HTTP: before the first token, send only the protocol's keep-alive (an SSE comment, Anthropic's `ping`)
+   * every `everyMs` for `forMs`, as an upstream that queues the request does.
+   */
+  keepAlive?: { everyMs: number; forMs: number };
 }
 
 /** What the upstream received, read back from its own request shape. */

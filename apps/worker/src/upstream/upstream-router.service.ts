@@ -117,7 +117,8 @@ export class UpstreamRouterService {
   }
 
   private open(resolved: ResolvedModel, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger): AsyncIterable<ProviderChunk> {
-    const provider = withStallTimeout(resolved.provider, this.config.upstream.stallTimeoutMs);
+    const { stallTimeoutMs, firstTokenTimeoutMs } = this.config.upstream;
+    const provider = withStallTimeout(resolved.provider, { idleMs: stallTimeoutMs, firstTokenMs: firstTokenTimeoutMs });
     return provider.stream({ ...request, model: resolved.upstreamModel }, { signal, log });
   }
 

@@ -124,8 +124,17 @@ export const tokenwireConfigSchema = z.object({
     .prefault({}),
   upstream: z
     .object({
-      /** No chunk from the upstream for this long aborts it with `upstream_stalled`. */
+      /**
+       * No bytes from the upstream for this long aborts it with `upstream_stalled`. Keep-alives
+       * (SSE comments, Anthropic `ping`, empty frames) are bytes: an upstream that sends them is alive.
+       */
       stallTimeoutMs: positiveInt.default(60_000),
+      /**
+       * Optional bound on the wait for the first token (text, tool call, usage or finish), counted from
+       * the call, even while keep-alives arrive: an upstream that only queues us ends with `upstream_stalled`
+       * and is retried or falls back like any failure before the first token. Absent: no bound but the stall timeout.
+       */
+      firstTokenTimeoutMs: positiveInt.optional(),
       /** Attempts per provider before the first token (connect errors, 408/409/429/5xx). */
       maxAttempts: positiveInt.default(3),
       /** First retry delay; doubles per attempt, with ±50% jitter. `Retry-After` wins when larger. */
@@ -278,6 +287,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   WORKER_METRICS_PORT: ['worker', 'metricsPort'],
   TOKENWIRE_COALESCE: ['worker', 'coalesce'],
   TOKENWIRE_UPSTREAM_STALL_TIMEOUT_MS: ['upstream', 'stallTimeoutMs'],
+  TOKENWIRE_UPSTREAM_FIRST_TOKEN_TIMEOUT_MS: ['upstream', 'firstTokenTimeoutMs'],
   TOKENWIRE_UPSTREAM_MAX_ATTEMPTS: ['upstream', 'maxAttempts'],
   TOKENWIRE_UPSTREAM_RETRY_BASE_DELAY_MS: ['upstream', 'retryBaseDelayMs'],
   TOKENWIRE_UPSTREAM_RETRY_MAX_DELAY_MS: ['upstream', 'retryMaxDelayMs'],

@@ -25,6 +25,12 @@ export type AnthropicOptions = z.input<typeof anthropicOptionsSchema>;
 
 const STOP_REASONS: Record<string, ProviderFinishReason> = { end_turn: 'stop', stop_sequence: 'stop', max_tokens: 'length', tool_use: 'tool_calls', refusal: 'content_filter' };
 
+/**
+ * The HTTP status Anthropic answers with for the error types it may also send inside a stream,
+ * for those a retry may help (docs.anthropic.com, "Errors"); any other in-stream error is final.
+ */
+const RETRYABLE_STREAM_ERRORS: Record<string, number> = { rate_limit_error: 429, api_error: 500, overloaded_error: 529 };
+
 /** Anthropic's Messages API with `stream: true` (SSE). */
 export class AnthropicProvider implements LanguageModelProvider {
   readonly specVersion = PROVIDER_SPEC_VERSION;
@@ -43,7 +49,7 @@ export class AnthropicProvider implements LanguageModelProvider {
     this.options = anthropicOptionsSchema.parse(options);
   }
 
-  async *stream(request: ProviderRequest, { signal, log }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, { signal, log, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     const body = mapAnthropicRequest(request, this.options.defaultMaxTokens);
     const headers = { 'anthropic-version': this.options.anthropicVersion, ...(this.options.apiKey ? { 'x-api-key': this.options.apiKey } : {}) };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/v1/messages`, body, headers, signal);
@@ -56,7 +62,7 @@ export class AnthropicProvider implements LanguageModelProvider {
     const toolIndex = new Map<number, number>(); // content block index → tool call index
     let sent = false;
     try {
-      for await (const message of sseMessages(stream, signal)) {
+      for await (const message of sseMessages(stream, signal, heartbeat)) {
         const json = parseJsonFrame(message.data) as { type?: unknown; delta?: { type?: unknown } };
         // "We may occasionally add new event types": skip what is unknown; what is known must parse.
         const unknownType = typeof json?.type === 'string' && !KNOWN_ANTHROPIC_EVENTS.has(json.type) ? json.type : undefined;
@@ -99,8 +105,14 @@ export class AnthropicProvider implements LanguageModelProvider {
             yield { type: 'usage', usage: { promptTokens, completionTokens } };
             yield { type: 'finish', reason: finish, raw: rawFinish, ...(stopSequence !== undefined ? { stopSequence } : {}) };
             return;
-          case 'error':
-            throw new UpstreamReportedError(`${event.error.type}: ${event.error.message}`, { type: event.error.type, code: event.error.type, message: event.error.message });
+          case 'error': {
+            const status = RETRYABLE_STREAM_ERRORS[event.error.type];
+            throw new UpstreamReportedError(
+              `${event.error.type}: ${event.error.message}`,
+              { type: event.error.type, code: event.error.type, message: event.error.message },
+              { retryable: status !== undefined, status },
+            );
+          }
         }
       }
       throw new UpstreamClosedError('Anthropic closed the stream before message_stop');

@@ -69,7 +69,7 @@ export class GrpcProvider implements LanguageModelProvider {
     if (typeof this.client[this.options.method] !== 'function') throw new Error(`method "${this.options.method}" is not in service "${this.options.service}"`);
   }
 
-  async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, { signal, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     signal.throwIfAborted();
     const p = request.params;
     const message = {
@@ -88,6 +88,7 @@ export class GrpcProvider implements LanguageModelProvider {
     let sent = false;
     try {
       for await (const response of call as AsyncIterable<GenerateResponse>) {
+        heartbeat?.();
         if (response.event === 'token' && response.token) {
           sent = true;
           yield { type: 'text-delta', text: response.token };

@@ -98,13 +98,15 @@ const stripBom = (text: string) => (text.startsWith(BOM) ? text.slice(1) : text)
  * says; JSON and NDJSON parsers reject it). Leaving early (abort, consumer stopped)
  * destroys the body, which closes the upstream connection; a broken connection is
  * UpstreamClosedError, a body that does not decompress UpstreamProtocolError.
+ * `heartbeat` is called for every read, keep-alive bytes included (StreamOptions.heartbeat).
  */
-export async function* readText(body: Readable, signal: AbortSignal): AsyncGenerator<string> {
+export async function* readText(body: Readable, signal: AbortSignal, heartbeat?: () => void): AsyncGenerator<string> {
   body.setEncoding('utf8'); // a multi-byte character split across reads is kept whole
   let completed = false;
   let first = true;
   try {
     for await (const chunk of body) {
+      heartbeat?.();
       let text = chunk as string;
       if (first) {
         if (!text) continue;
@@ -140,10 +142,10 @@ export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<stri
 }
 
 /** The SSE messages of a response body, in order, as they arrive (eventsource-parser; any chunk split). */
-export async function* sseMessages(body: Readable, signal: AbortSignal): AsyncGenerator<EventSourceMessage> {
+export async function* sseMessages(body: Readable, signal: AbortSignal, heartbeat?: () => void): AsyncGenerator<EventSourceMessage> {
   const arrived: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (message) => arrived.push(message) });
-  for await (const text of readText(body, signal)) {
+  for await (const text of readText(body, signal, heartbeat)) {
     parser.feed(text);
     yield* arrived.splice(0);
   }

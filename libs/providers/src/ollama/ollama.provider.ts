@@ -32,13 +32,13 @@ export class OllamaProvider implements LanguageModelProvider {
     this.options = ollamaOptionsSchema.parse(options);
   }
 
-  async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, { signal, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     const body = mapOllamaRequest(request, this.options.keepAlive);
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/api/chat`, body, {}, signal);
     let toolCalls = 0;
     let sent = false;
     try {
-      for await (const line of lines(readText(stream, signal))) {
+      for await (const line of lines(readText(stream, signal, heartbeat))) {
         const parsed = ollamaChatLineSchema.safeParse(parseJsonFrame(line, 'NDJSON line'));
         if (!parsed.success) throw new UpstreamProtocolError(`unexpected line: ${line.slice(0, 200)}`);
         const data = parsed.data;

@@ -30,6 +30,16 @@ function isPlainTextChunk(json: unknown): json is PlainTextChunk {
   return delta.content === undefined || delta.content === null || typeof delta.content === 'string';
 }
 
+/**
+ * Whether an in-stream error may be retried, judged as its HTTP twin would be: vLLM puts the HTTP
+ * status in `code` (408/409/429/5xx retryable, as UpstreamHttpError), OpenAI says `server_error`.
+ */
+function inStreamRetry(type: string | null | undefined, code: unknown): { retryable: boolean; status?: number } {
+  const status = typeof code === 'number' && code >= 400 && code < 600 ? code : undefined;
+  if (status !== undefined) return { status, retryable: status === 408 || status === 409 || status === 429 || status >= 500 };
+  return { retryable: type === 'server_error' };
+}
+
 export const openAICompatibleOptionsSchema = z.object({
   /** Base URL up to and including `/v1`, e.g. `http://127.0.0.1:11434/v1` for Ollama. */
   baseUrl: z.url(),
@@ -66,13 +76,13 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
   }
 
   /** The Responses API over HTTP SSE: `response.output_text.delta` … `response.completed`. */
-  private async *streamResponses(request: ProviderRequest, { signal, log }: StreamOptions): AsyncIterable<ProviderChunk> {
+  private async *streamResponses(request: ProviderRequest, { signal, log, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/responses`;
     const body = await postForStream(url, { ...responsesRequestBody(request.model, request.messages, request.params), stream: true }, this.headers(), signal);
     const mapper = new ResponsesEventMapper(log);
     let sent = false;
     try {
-      for await (const message of sseMessages(body, signal)) {
+      for await (const message of sseMessages(body, signal, heartbeat)) {
         const { chunks, done } = mapper.map(message.data);
         if (done) {
           yield* chunks;
@@ -87,13 +97,13 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
     }
   }
 
-  private async *streamChat(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  private async *streamChat(request: ProviderRequest, { signal, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     const url = `${this.options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
     const body = await postForStream(url, mapOpenAIRequest(request, this.options.includeUsage), this.headers(), signal);
     let sawFinish = false;
     let sent = false;
     try {
-      for await (const message of sseMessages(body, signal)) {
+      for await (const message of sseMessages(body, signal, heartbeat)) {
         if (message.data === '[DONE]') return;
         const json = parseJsonFrame(message.data);
         // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
@@ -108,7 +118,11 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
         const upstreamError = openAIStreamErrorSchema.safeParse(json);
         if (upstreamError.success) {
           const { message: text, type, code, param } = upstreamError.data.error;
-          throw new UpstreamReportedError(text ?? JSON.stringify(json), { message: text, type: type ?? undefined, code: code == null ? undefined : String(code), param: param ?? undefined });
+          throw new UpstreamReportedError(
+            text ?? JSON.stringify(json),
+            { message: text, type: type ?? undefined, code: code == null ? undefined : String(code), param: param ?? undefined },
+            inStreamRetry(type, code),
+          );
         }
         const chunk = openAIChunkSchema.safeParse(json);
         if (!chunk.success) throw new UpstreamProtocolError(`unexpected chunk shape: ${z.prettifyError(chunk.error)}`);

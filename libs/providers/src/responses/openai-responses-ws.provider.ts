@@ -40,7 +40,7 @@ export class OpenAIResponsesWsProvider implements LanguageModelProvider {
     this.options = openAIResponsesWsOptionsSchema.parse(options);
   }
 
-  async *stream(request: ProviderRequest, { signal, log }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, { signal, log, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     signal.throwIfAborted();
     const mapper = new ResponsesEventMapper(log);
     const pooled = await this.acquire(signal);
@@ -53,6 +53,7 @@ export class OpenAIResponsesWsProvider implements LanguageModelProvider {
       wake = undefined;
     };
     const onMessage = (data: WebSocket.RawData) => {
+      heartbeat?.();
       queue.push(data.toString());
       notify();
     };

@@ -40,14 +40,14 @@ export class TgiProvider implements LanguageModelProvider {
     this.options = tgiOptionsSchema.parse(options);
   }
 
-  async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, { signal, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     const body = { inputs: chatTranscript(request.messages, this.options.prompt), parameters: tgiParameters(request.params) };
     const headers = { accept: 'text/event-stream', ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) };
     const stream = await postForStream(`${this.options.baseUrl.replace(/\/+$/, '')}/generate_stream`, body, headers, signal);
     let sent = false;
     const tail = new StopTail(request.params.stop);
     try {
-      for await (const message of sseMessages(stream, signal)) {
+      for await (const message of sseMessages(stream, signal, heartbeat)) {
         const parsed = tgiEventSchema.safeParse(parseJsonFrame(message.data));
         if (!parsed.success) throw new UpstreamProtocolError(`unexpected TGI event: ${message.data.slice(0, 200)}`);
         const event = parsed.data;

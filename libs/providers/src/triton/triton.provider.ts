@@ -62,7 +62,7 @@ export class TritonProvider implements LanguageModelProvider {
     this.client = new Service(this.options.address, this.options.tls ? grpc.credentials.createSsl() : grpc.credentials.createInsecure()) as never;
   }
 
-  async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, { signal, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     signal.throwIfAborted();
     const o = this.options;
     const prompt = chatTranscript(request.messages, o.prompt);
@@ -86,6 +86,7 @@ export class TritonProvider implements LanguageModelProvider {
     let sent = false;
     try {
       for await (const response of call as AsyncIterable<StreamResponse>) {
+        heartbeat?.();
         if (response.error_message) throw new UpstreamReportedError(response.error_message);
         const infer = response.infer_response;
         if (!infer) continue;

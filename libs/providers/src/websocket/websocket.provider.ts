@@ -52,7 +52,7 @@ export class WebSocketProvider implements LanguageModelProvider {
     this.capabilities = { streaming: true, tools: false, usage: true, images: 'none', params: templateParams(this.options.requestTemplate) };
   }
 
-  async *stream(request: ProviderRequest, { signal }: StreamOptions): AsyncIterable<ProviderChunk> {
+  async *stream(request: ProviderRequest, { signal, heartbeat }: StreamOptions): AsyncIterable<ProviderChunk> {
     const o = this.options;
     const lastUser = [...request.messages].reverse().find((m) => m.role === 'user');
     // Text-only: content parts reach the server as one string (parts joined with a newline).
@@ -73,9 +73,11 @@ export class WebSocketProvider implements LanguageModelProvider {
     const onAbort = () => socket.terminate(); // closes the TCP connection now, no closing handshake
     signal.addEventListener('abort', onAbort, { once: true });
     socket.on('message', (data) => {
+      heartbeat?.();
       queue.push(data);
       notify();
     });
+    if (heartbeat) socket.on('ping', heartbeat); // a server's WebSocket ping is life too
     socket.on('unexpected-response', (_req, response) => {
       const end = (error: Error) => {
         ended = error;

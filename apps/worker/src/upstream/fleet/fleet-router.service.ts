@@ -87,7 +87,8 @@ export class FleetRouterService {
       renew.unref();
       this.metrics.deploymentInFlight.inc(labels);
       try {
-        const provider = withStallTimeout(replica.provider, this.config.upstream.stallTimeoutMs);
+        const { stallTimeoutMs, firstTokenTimeoutMs } = this.config.upstream;
+        const provider = withStallTimeout(replica.provider, { idleMs: stallTimeoutMs, firstTokenMs: firstTokenTimeoutMs });
         for await (const chunk of provider.stream({ ...request, model: deployments.upstreamModel }, { signal })) {
           if (!started) {
             started = true;
