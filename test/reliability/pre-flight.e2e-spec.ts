@@ -27,21 +27,21 @@ describe('the pre-flight check of a job', () => {
   });
 
   it('a job handed out again after its generation ended never reaches the upstream, and the status stays done', async () => {
-    upstream.script = () => ({ tokens: ['once', ' only'] });
+    upstream.script = () => ({ tokens: ['once', ' only'], firstByteDelayMs: 300 });
     const created = await fetch(`${gateway.url}/v1/generations`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }] }),
     });
     const { id } = (await created.json()) as { id: string };
+    // A completed job is removed (it holds the prompt): keep its data while it runs.
+    const { data } = await waitFor('the job in the queue', () => queue.getJob(id));
     const first = (await readSse(`${gateway.url}/v1/generations/${id}/events`)).events.map((e) => JSON.parse(e.data) as StreamEvent);
     assert.equal(first.at(-1)?.type, 'done');
-    await waitFor('the job to complete in the queue', async () => (await queue.getJobState(id)) === 'completed');
+    await waitFor('the completed job to be removed from the queue', async () => (await queue.getJobState(id)) === 'unknown');
 
     // The queue hands the same job out again (a re-delivery after the generation ended).
-    const job = (await queue.getJob(id))!;
-    await job.remove();
-    await queue.add(GENERATE_JOB, job.data, { jobId: id });
+    await queue.add(GENERATE_JOB, data, { jobId: id });
     await waitFor('the re-delivered job to finish', async () => (await queue.getJobState(id)) === 'completed');
 
     assert.equal(upstream.requests.length, 1, 'the upstream was called once');

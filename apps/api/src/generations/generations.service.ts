@@ -111,15 +111,19 @@ export class GenerationsService {
       createdAt,
       routingKey: sessionKey ?? request.prompt_cache_key ?? request.user,
     };
-    try {
-      // Concurrent: the meta write does not overwrite a status a fast worker already set.
-      await Promise.all([
-        this.metaStore.create({ id, tenantId, model: request.model, createdAt, author: 'author' in request ? request.author : undefined, prompt: promptPreview(request.messages) }),
-        this.queue.add(GENERATE_JOB, job, { jobId: id, priority: Math.min(backlog, MAX_PRIORITY) }),
-      ]);
-    } catch (error) {
-      await Promise.all([this.accounting.removeActive(tenantId, id), this.unfinished.remove(id)]).catch(() => undefined);
-      throw error;
+    // Concurrent: the meta write does not overwrite a status a fast worker already set.
+    // Both settle before any clean-up, so the clean-up cannot run ahead of the meta write.
+    const written = await Promise.allSettled([
+      this.metaStore.create({ id, tenantId, model: request.model, createdAt, author: 'author' in request ? request.author : undefined, prompt: promptPreview(request.messages) }),
+      // A completed job is removed at once: it holds the whole prompt, and nothing reads it after its
+      // terminal event (the reaper and cancel treat a missing job as not live; a re-delivery is refused
+      // by the pre-flight's terminal marker, not by BullMQ's job id). A failed one stays for `removeOnFail`.
+      this.queue.add(GENERATE_JOB, job, { jobId: id, priority: Math.min(backlog, MAX_PRIORITY), removeOnComplete: true }),
+    ]);
+    const failed = written.find((result) => result.status === 'rejected');
+    if (failed) {
+      await Promise.all([this.accounting.removeActive(tenantId, id), this.unfinished.remove(id), this.metaStore.abandon(id)]).catch(() => undefined);
+      throw failed.reason;
     }
     this.logger.info({ jobId: id, tenantId, model: request.model }, 'generation queued');
     return { id, createdAt };

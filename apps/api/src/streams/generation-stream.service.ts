@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { isTerminalEvent, type RedisKeys, type StreamEvent } from '@tokenwire/contracts';
 import {
   EventLog,
+  finishedTtlSeconds,
   LOGGER,
   type LoggedEvent,
   REDIS_CLIENT,
@@ -170,7 +171,8 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   }
 
   private expired(generationId: string, afterSeq: number, what: string): ApiError {
-    const { maxEvents, ttlSeconds } = this.config.generations;
+    const { maxEvents } = this.config.generations;
+    const ttlSeconds = finishedTtlSeconds(this.config);
     return new ApiError(
       410,
       'stream_expired',

@@ -148,8 +148,17 @@ export const tokenwireConfigSchema = z.object({
     .prefault({}),
   generations: z
     .object({
-      /** How long a finished generation's event log and status stay readable. */
+      /**
+       * A running generation's event log expires this long after its latest event (renewed per event);
+       * the default for `finishedTtlSeconds`. Its meta (status, tenant) does not expire before the
+       * generation ends, however long it waits in the queue or runs.
+       */
       ttlSeconds: positiveInt.default(3600),
+      /**
+       * How long a finished generation's event log, status and terminal marker stay readable and resumable
+       * (set by the terminal event). Absent: `ttlSeconds`. The main knob of Redis memory: see README, "Sizing Redis".
+       */
+      finishedTtlSeconds: positiveInt.optional(),
       /** Cap on events kept per generation log (approximate, XADD MAXLEN ~). */
       maxEvents: positiveInt.default(100_000),
       /**
@@ -255,6 +264,11 @@ export function asSingleUpstream(model: ModelEntry): ModelEntry {
 }
 
 /** A tenant's limits: the defaults with the tenant's own overrides. */
+/** How long a finished generation's log, meta and terminal marker stay: `finishedTtlSeconds`, else `ttlSeconds`. */
+export function finishedTtlSeconds(config: TokenwireConfig): number {
+  return config.generations.finishedTtlSeconds ?? config.generations.ttlSeconds;
+}
+
 export function limitsFor(config: TokenwireConfig, tenantId: string): TenantLimits {
   return { ...config.limits, ...config.tenants[tenantId]?.limits };
 }
@@ -294,6 +308,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_BREAKER_FAILURE_THRESHOLD: ['upstream', 'breakerFailureThreshold'],
   TOKENWIRE_BREAKER_RESET_MS: ['upstream', 'breakerResetMs'],
   TOKENWIRE_GENERATION_TTL_SECONDS: ['generations', 'ttlSeconds'],
+  TOKENWIRE_GENERATION_FINISHED_TTL_SECONDS: ['generations', 'finishedTtlSeconds'],
   TOKENWIRE_GENERATION_ABANDON_AFTER_MS: ['generations', 'abandonAfterMs'],
   TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
   LOG_LEVEL: ['log', 'level'],

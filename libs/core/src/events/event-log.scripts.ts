@@ -19,7 +19,7 @@
  * The same entry sent again is a success that changes nothing: ioredis resends the commands
  * whose replies a dropped connection lost, and Redis may have run them already.
  * A different entry at an id not above the log's top raises an error: two writers for one generation.
- * The meta hash's TTL is renewed with the log's, so it cannot expire under a long run.
+ * The meta hash is not touched: it has no TTL until the terminal event (see CREATE_META_LUA).
  */
 export const APPEND_EVENT_LUA = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -35,7 +35,6 @@ if type(added) == 'table' and added.err then
   return redis.error_reply(added.err)
 end
 redis.call('EXPIRE', KEYS[1], ARGV[5])
-if ARGV[6] ~= '' then redis.call('EXPIRE', KEYS[3], ARGV[5]) end
 redis.call(ARGV[7] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', ARGV[3], ARGV[2])
 return 1
 `;
@@ -44,7 +43,8 @@ return 1
  * Append the non-terminal events of many generations in one call: what one process wrote in one
  * event-loop turn. Per event it does what APPEND_EVENT_LUA does, with two savings: a generation's
  * ownership and top seq are read once per call (nothing else runs inside a script, so they change
- * only by this call's own appends), and its log and meta TTLs are renewed once per call, not per event.
+ * only by this call's own appends), and its log's TTL is renewed once per call, not per event (the meta
+ * hash has no TTL before the terminal event: CREATE_META_LUA).
  * KEYS: per writer w (1-based) 3w-2 event log, 3w-1 terminal marker, 3w meta hash
  * ARGV: 1 max events, 2 ttl seconds, 3 `SPUBLISH` for sharded live channels, otherwise PUBLISH,
  *       then 5 per event: writer index, entry id, event JSON, live channel, the writing run's token ('' for none)
@@ -84,17 +84,34 @@ for i = 4, #ARGV, 5 do
       else
         tops[w] = seq
         redis.call(publish, ARGV[i + 3], event)
-        renew[w] = run
+        renew[w] = true
       end
     end
   end
   results[#results + 1] = code
 end
-for w, run in pairs(renew) do
+for w in pairs(renew) do
   redis.call('EXPIRE', KEYS[3 * w - 2], ARGV[2])
-  if run ~= '' then redis.call('EXPIRE', KEYS[3 * w], ARGV[2]) end
 end
 return results
+`;
+
+/**
+ * Record a new generation's meta (the api, at admission).
+ * KEYS: 1 meta hash
+ * ARGV: 1 status if none yet ('queued'), then field, value pairs
+ * The meta of an unfinished generation has no TTL, so it outlives any wait in the queue or for a
+ * model slot (a hash that expired there would come back without its tenant, and the owner would get
+ * 404); the terminal event gives it the finished TTL. A worker may have written first: its status
+ * stays, and so does the TTL of a generation that already ended. Nothing leaks: every generation is
+ * tracked from before this write until its terminal event, and the reaper ends one whose job is gone.
+ */
+export const CREATE_META_LUA = `
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('HSETNX', KEYS[1], 'status', ARGV[1])
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'queued' or status == 'running' then redis.call('PERSIST', KEYS[1]) end
+return 1
 `;
 
 /**
@@ -105,12 +122,16 @@ return results
  * Returns -1 when the generation already ended (nothing to do), -2 when a cancel was requested
  * (the caller writes `cancelled`), else marks it running, owned by this run, and returns the
  * log's top seq (0 when empty). Appends and the terminal event of an older run are refused from here on.
+ * Meta keeps no TTL while the generation runs (CREATE_META_LUA); only a hash this script creates (its
+ * job ran before the api's meta write landed) gets `ttl`, which that write then removes, so a job
+ * without any api-side meta cannot leave a hash behind for ever.
  */
 export const CLAIM_RUN_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
+local fresh = redis.call('EXISTS', KEYS[3]) == 0
 redis.call('HSET', KEYS[3], 'status', 'running', 'startedAt', ARGV[2], 'run', ARGV[1])
-redis.call('EXPIRE', KEYS[3], ARGV[3])
+if fresh then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
 if #top == 0 then return 0 end
 return tonumber(string.match(top[1][1], '^(%d+)'))
@@ -120,7 +141,7 @@ return tonumber(string.match(top[1][1], '^(%d+)'))
  * Append the terminal event, at most once per generation.
  * KEYS: 1 event log, 2 terminal marker, 3 meta hash
  * ARGV: 1 generation id, 2 event body JSON (an object without jobId/seq),
- *       3 live channel, 4 max events, 5 ttl seconds, 6 final status, 7 now (ms),
+ *       3 live channel, 4 max events, 5 the finished generation's ttl seconds, 6 final status, 7 now (ms),
  *       8 this write's own token (the marker's value), 9 the writing run's token ('' for a writer
  *       that claimed no run: a cancel before start, a reaper), 10 `SPUBLISH` for a sharded
  *       live channel, otherwise PUBLISH
@@ -128,6 +149,8 @@ return tonumber(string.match(top[1][1], '^(%d+)'))
  * has claimed it. The same
  * write sent again (ioredis resends a command whose reply a dropped connection lost) finds its
  * own token in the marker and gets its seq again, so its caller still books the ending.
+ * Meta gets the final status only if it exists: a hash recreated here would have no tenant, and
+ * the generation would read as unknown (404) to its owner.
  */
 export const APPEND_TERMINAL_LUA = `
 if (ARGV[9] or '') ~= '' and redis.call('HGET', KEYS[3], 'run') ~= ARGV[9] then return 0 end
@@ -143,7 +166,9 @@ local event = '{"jobId":' .. cjson.encode(ARGV[1]) .. ',"seq":' .. seq .. ',' ..
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], seq .. '-0', 'e', event)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call(ARGV[10] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', ARGV[3], event)
-redis.call('HSET', KEYS[3], 'status', ARGV[6], 'finishedAt', ARGV[7])
-redis.call('EXPIRE', KEYS[3], ARGV[5])
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('HSET', KEYS[3], 'status', ARGV[6], 'finishedAt', ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[5])
+end
 return seq
 `;

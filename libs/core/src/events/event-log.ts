@@ -82,7 +82,7 @@ export class EventLog {
   constructor(
     redis: Redis,
     private readonly keys: RedisKeys,
-    private readonly limits: { ttlSeconds: number; maxEvents: number },
+    private readonly limits: { ttlSeconds: number; maxEvents: number; finishedTtlSeconds?: number },
     private readonly publish: PublishCommand = 'PUBLISH',
   ) {
     if (!('twAppendEvent' in redis)) {
@@ -188,7 +188,7 @@ export class EventLog {
       JSON.stringify(body),
       k.liveChannel(generationId),
       this.limits.maxEvents,
-      this.limits.ttlSeconds,
+      this.limits.finishedTtlSeconds ?? this.limits.ttlSeconds,
       TERMINAL_STATUS[body.type],
       Date.now(),
       randomUUID(), // tells a resend of this write from another writer's
