@@ -23,6 +23,7 @@ import {
   TenantAccounting,
   TokenwireMetrics,
   limitsFor,
+  type Admission,
   type TenantLimits,
   LOGGER,
   REDIS_CLIENT,
@@ -90,18 +91,18 @@ export class GenerationsService {
       this.metrics.limitRefusals.inc({ tenant: tenantId, limit: 'max_output_tokens' });
       throw new ApiError(400, 'invalid_request', `${maxField}: at most ${limits.maxOutputTokens} is allowed`, maxField);
     }
-    await this.admitRate(tenantId, limits);
     const id = randomUUID();
-    // A generation older than its TTL has no log left to read: its slot is surely stale.
-    const backlog = await this.accounting.addActive(tenantId, id, this.config.generations.ttlSeconds * 1000);
-    if (backlog > limits.maxConcurrent) {
-      await this.accounting.removeActive(tenantId, id);
-      this.metrics.limitRefusals.inc({ tenant: tenantId, limit: 'max_concurrent' });
-      throw new ApiError(429, 'rate_limited', `tenant has ${limits.maxConcurrent} unfinished generations, the most allowed`, undefined, { 'retry-after': '1' });
-    }
     const createdAt = Date.now();
-    // Tracked before it is queued: if this process dies from here on, the reaper ends the generation.
-    await this.unfinished.add(id, createdAt);
+    // One round trip: the admission and the reaper's tracking entry are sent together (the tracking entry
+    // is taken back on a refusal). Tracked before it is queued: if this process dies from here on, the
+    // reaper ends the generation. A generation older than its TTL has no log left: its slot is surely stale.
+    const [admission] = await Promise.all([this.accounting.admit(tenantId, limits, id, this.config.generations.ttlSeconds * 1000), this.unfinished.add(id, createdAt)]);
+    if (admission.refused) {
+      await this.unfinished.remove(id);
+      this.refuse(tenantId, limits, admission);
+    }
+    setResponseHeaders(rateLimitHeaders(limits, admission.requests, admission.tokens));
+    const backlog = admission.unfinished;
     const job: GenerationJob = {
       generationId: id,
       tenantId,
@@ -201,23 +202,21 @@ export class GenerationsService {
   }
 
   /**
-   * Takes one request from each per-minute bucket. Every generating HTTP response, a 429 included,
-   * carries OpenAI's `x-ratelimit-*` headers; a 429 also `Retry-After`.
+   * A refused admission as a 429. Every generating HTTP response, a 429 included, carries OpenAI's
+   * `x-ratelimit-*` headers; a 429 also `Retry-After`.
    */
-  private async admitRate(tenantId: string, limits: TenantLimits): Promise<void> {
-    const [requests, tokens] = await Promise.all([
-      this.accounting.take(tenantId, 'requests', limits.requestsPerMinute),
-      this.accounting.take(tenantId, 'tokens', limits.tokensPerMinute),
-    ]);
-    setResponseHeaders(rateLimitHeaders(limits, requests, tokens));
-    const [kind, state, perMinute] = requests.waitMs > 0 ? (['requests', requests, limits.requestsPerMinute] as const) : (['tokens', tokens, limits.tokensPerMinute] as const);
-    if (state.waitMs > 0) {
-      this.metrics.limitRefusals.inc({ tenant: tenantId, limit: `${kind}_per_minute` });
-      const retryAfter = String(Math.max(1, Math.ceil(state.waitMs / 1000)));
-      throw new ApiError(429, 'rate_limited', `tenant is over its ${kind}-per-minute limit (${perMinute}); retry after ${retryAfter} s`, undefined, {
-        'retry-after': retryAfter,
-      });
+  private refuse(tenantId: string, limits: TenantLimits, admission: Admission): never {
+    setResponseHeaders(rateLimitHeaders(limits, admission.requests, admission.tokens));
+    this.metrics.limitRefusals.inc({ tenant: tenantId, limit: admission.refused! });
+    if (admission.refused === 'max_concurrent') {
+      throw new ApiError(429, 'rate_limited', `tenant has ${limits.maxConcurrent} unfinished generations, the most allowed`, undefined, { 'retry-after': '1' });
     }
+    const [kind, state, perMinute] =
+      admission.refused === 'requests_per_minute' ? (['requests', admission.requests, limits.requestsPerMinute] as const) : (['tokens', admission.tokens, limits.tokensPerMinute] as const);
+    const retryAfter = String(Math.max(1, Math.ceil(state.waitMs / 1000)));
+    throw new ApiError(429, 'rate_limited', `tenant is over its ${kind}-per-minute limit (${perMinute}); retry after ${retryAfter} s`, undefined, {
+      'retry-after': retryAfter,
+    });
   }
 }
 

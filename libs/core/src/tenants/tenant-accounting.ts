@@ -28,9 +28,68 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 return {1, 0, math.floor(tokens), math.ceil((capacity - tokens) / rate)}
 `;
 
+/**
+ * Admission of one generation in one step: a request from each per-minute bucket, then a slot among
+ * the tenant's unfinished generations. The keys share the tenant's hash tag (one slot on a Cluster).
+ * KEYS: 1 requests bucket, 2 tokens bucket, 3 the tenant's unfinished set
+ * ARGV: 1 requests per minute, 2 tokens per minute, 3 now (ms), 4 bucket ttl (s), 5 generation id,
+ *       6 most unfinished generations, 7 age (ms) past which an unfinished entry is dropped as stale
+ * Takes from the buckets only when both have a request's worth; adds the generation only when the
+ * tenant has room. Returns {refused (0 admitted, 1 requests, 2 tokens, 3 unfinished cap), unfinished
+ * count with this one, then per bucket (requests, tokens): ms until enough, whole units left, ms until full}.
+ */
+const ADMIT_LUA = `
+local now = tonumber(ARGV[3])
+local function bucket(key, capacity)
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local rate = capacity / 60000
+  local tokens = math.min(capacity, (tonumber(state[1]) or capacity) + math.max(0, now - (tonumber(state[2]) or now)) * rate)
+  local need = math.min(1, capacity)
+  local wait = 0
+  if tokens < need then wait = math.ceil((need - tokens) / rate) end
+  return {tokens = tokens, rate = rate, capacity = capacity, wait = wait}
+end
+local buckets = {bucket(KEYS[1], tonumber(ARGV[1])), bucket(KEYS[2], tonumber(ARGV[2]))}
+local refused, count = 0, 0
+if buckets[1].wait > 0 then refused = 1 elseif buckets[2].wait > 0 then refused = 2 end
+if refused == 0 then
+  for i = 1, 2 do
+    buckets[i].tokens = buckets[i].tokens - 1
+    redis.call('HSET', KEYS[i], 'tokens', tostring(buckets[i].tokens), 'at', ARGV[3])
+    redis.call('EXPIRE', KEYS[i], ARGV[4])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[7]))
+  count = redis.call('ZCARD', KEYS[3]) + 1
+  if count > tonumber(ARGV[6]) then refused = 3 else redis.call('ZADD', KEYS[3], now, ARGV[5]) end
+end
+local reply = {refused, count}
+for i = 1, 2 do
+  local b = buckets[i]
+  reply[#reply + 1] = b.wait
+  reply[#reply + 1] = math.floor(b.tokens)
+  reply[#reply + 1] = math.ceil((b.capacity - b.tokens) / b.rate)
+end
+return reply
+`;
+
 interface BucketCommands {
   twTokenBucket(key: string, capacity: number, ratePerMs: number, cost: number, now: number, ttl: number, mode: 'take' | 'charge'): Promise<[number, number, number, number]>;
+  twAdmit(requests: string, tokens: string, active: string, requestsPerMinute: number, tokensPerMinute: number, now: number, ttl: number, generationId: string, maxUnfinished: number, maxAgeMs: number): Promise<number[]>;
 }
+
+/** Why an admission was refused: a per-minute bucket ran dry, or the tenant has too many unfinished generations. */
+export type AdmissionRefusal = 'requests_per_minute' | 'tokens_per_minute' | 'max_concurrent';
+
+/** One admission: both buckets as the `x-ratelimit-*` headers report them, and the verdict. */
+export interface Admission {
+  requests: BucketState;
+  tokens: BucketState;
+  /** Unfinished generations of the tenant with this one (0 when a bucket refused first). */
+  unfinished: number;
+  refused?: AdmissionRefusal;
+}
+
+const REFUSALS: Record<number, AdmissionRefusal | undefined> = { 1: 'requests_per_minute', 2: 'tokens_per_minute', 3: 'max_concurrent' };
 
 /** A bucket after a take: what the `x-ratelimit-*` headers report. */
 export interface BucketState {
@@ -59,26 +118,34 @@ export class TenantAccounting {
     private readonly keys: RedisKeys,
     private readonly metrics?: TokenwireMetrics,
   ) {
-    if (!('twTokenBucket' in redis)) redis.defineCommand('twTokenBucket', { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
+    if (!('twTokenBucket' in redis)) {
+      redis.defineCommand('twTokenBucket', { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
+      redis.defineCommand('twAdmit', { numberOfKeys: 3, lua: ADMIT_LUA });
+    }
     this.redis = redis as Redis & BucketCommands;
   }
 
-  /** Takes `cost` from a per-minute bucket; `waitMs` is 0 when taken, else the wait until enough is back. */
-  async take(tenantId: string, kind: 'requests' | 'tokens', perMinute: number, cost = 1): Promise<BucketState> {
-    const [ok, waitMs, remaining, resetMs] = await this.redis.twTokenBucket(this.keys.rateBucket(tenantId, kind), perMinute, perMinute / 60_000, cost, Date.now(), 120, 'take');
-    return { waitMs: ok === 1 ? 0 : waitMs, remaining: Math.max(0, remaining), resetMs: Math.max(0, resetMs) };
-  }
-
   /**
-   * Records a started generation; returns how many the tenant now has unfinished (this one included).
-   * Entries older than `maxAgeMs` are dropped first: whatever leaked one (an owner that died before
-   * even the reaper could see its generation) cannot hold the slot for ever.
+   * Admits one generation in one round trip: a request from each per-minute bucket and a slot among the
+   * tenant's unfinished generations (entries older than `maxAgeMs` are dropped first: whatever leaked
+   * one cannot hold the slot for ever). Nothing is taken or added when it is refused.
    */
-  async addActive(tenantId: string, generationId: string, maxAgeMs: number): Promise<number> {
-    const key = this.keys.tenantActive(tenantId);
-    const now = Date.now();
-    const [, , count] = (await this.redis.multi().zremrangebyscore(key, '-inf', now - maxAgeMs).zadd(key, now, generationId).zcard(key).exec())!;
-    return Number(count![1]);
+  async admit(tenantId: string, limits: { requestsPerMinute: number; tokensPerMinute: number; maxConcurrent: number }, generationId: string, maxAgeMs: number): Promise<Admission> {
+    const k = this.keys;
+    const [refused, unfinished, ...b] = await this.redis.twAdmit(
+      k.rateBucket(tenantId, 'requests'),
+      k.rateBucket(tenantId, 'tokens'),
+      k.tenantActive(tenantId),
+      limits.requestsPerMinute,
+      limits.tokensPerMinute,
+      Date.now(),
+      120,
+      generationId,
+      limits.maxConcurrent,
+      maxAgeMs,
+    );
+    const state = (i: number): BucketState => ({ waitMs: b[i]!, remaining: Math.max(0, b[i + 1]!), resetMs: Math.max(0, b[i + 2]!) });
+    return { requests: state(0), tokens: state(3), unfinished: unfinished!, refused: REFUSALS[refused!] };
   }
 
   async removeActive(tenantId: string, generationId: string): Promise<void> {
