@@ -49,6 +49,8 @@ export class FakeOpenAIServer {
   script: (body: Record<string, unknown>, index: number) => FakeOpenAIScript = () => ({ tokens: ['Hello', ',', ' world'] });
   /** What `GET /health` answers (the health probe of a fleet's replica). */
   healthStatus = 200;
+  /** What `GET /metrics` answers (Prometheus text, as vLLM serves it); undefined: 404. */
+  metricsText?: string;
 
   /** Listens on `host` (any 127.x.y.z address is loopback on Linux), on `port` (0: any free one). */
   async start(host = '127.0.0.1', port = 0): Promise<string> {
@@ -78,6 +80,11 @@ export class FakeOpenAIServer {
     for await (const chunk of req) raw += chunk;
     if (req.url === '/health' && req.method === 'GET') {
       res.writeHead(this.healthStatus).end();
+      return;
+    }
+    if (req.url === '/metrics' && req.method === 'GET') {
+      if (this.metricsText === undefined) res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(this.metricsText);
       return;
     }
     if (req.url !== '/v1/chat/completions' || req.method !== 'POST') {

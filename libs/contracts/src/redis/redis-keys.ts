@@ -20,9 +20,11 @@ export const BATCH_PRIORITY = 1_000_000;
  * `inflight` replica → running requests, `leases` (sorted set) `<replica>\n<lease>` → expiry,
  * `prefix` chunk hash / session key → replica, `prefix-expiry` (sorted set) hash → expiry,
  * `cursor` the round-robin counter, `members` replica → registration (JSON),
- * `probe-lock` (suffixed `:<replica>`) who probes that replica this interval.
+ * `probe-lock` (suffixed `:<replica>`) who probes that replica this interval, `signals` replica →
+ * `<extra load>:<expiry ms>` from its Prometheus metrics, `metrics-lock` (suffixed `:<replica>`)
+ * who scrapes that replica this interval.
  */
-export type FleetKeyPart = 'state' | 'until' | 'failures' | 'inflight' | 'leases' | 'prefix' | 'prefix-expiry' | 'cursor' | 'members' | 'probe-lock';
+export type FleetKeyPart = 'state' | 'until' | 'failures' | 'inflight' | 'leases' | 'prefix' | 'prefix-expiry' | 'cursor' | 'members' | 'probe-lock' | 'signals' | 'metrics-lock';
 
 export interface RedisKeys {
   /** Redis Stream: the event log of one generation (entry id = `<seq>-0`). */

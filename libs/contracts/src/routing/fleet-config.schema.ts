@@ -62,6 +62,11 @@ export const routingConfigSchema = z.object({
   queueTimeoutMs: positiveInt.default(30_000),
   /** An in-flight count held by a worker that died is released after this long without renewal. */
   leaseMs: positiveInt.default(60_000),
+  /**
+   * With `health.metricsPath`: a replica whose KV cache is full counts as this many more requests
+   * in flight (scaled by its usage, 0-1), on top of its own queue (`num_requests_waiting`).
+   */
+  kvCacheWeight: z.coerce.number().min(0).default(4),
 });
 export type RoutingConfig = z.output<typeof routingConfigSchema>;
 
@@ -77,6 +82,13 @@ export const deploymentHealthConfigSchema = z.object({
   ejectMs: positiveInt.default(15_000),
   /** How long a replica that answered 429 (busy) or 503 (draining) gets no new requests; a longer `Retry-After` wins. */
   busyBackoffMs: positiveInt.default(1_000),
+  /**
+   * Path of each replica's Prometheus endpoint (vLLM, SGLang and TGI serve `/metrics`): its queue
+   * length and KV-cache usage then count in least-outstanding and prefix-affinity scores. `null`: off.
+   */
+  metricsPath: z.string().startsWith('/').nullable().default(null),
+  /** How often each replica's metrics are read (by one worker per interval); a reading older than 3 intervals is ignored. */
+  metricsIntervalMs: positiveInt.default(2_000),
 });
 export type DeploymentHealthConfig = z.output<typeof deploymentHealthConfigSchema>;
 

@@ -14,6 +14,8 @@ export interface Replica {
   url?: string;
   /** Where the health probe goes (undefined: not probed). */
   probeUrl?: string;
+  /** Its Prometheus endpoint (undefined: its metrics are not read). */
+  metricsUrl?: string;
 }
 
 export type ResolveAddresses = (host: string) => Promise<string[]>;
@@ -108,6 +110,8 @@ export class FleetDeployments {
     const url = typeof options.baseUrl === 'string' ? options.baseUrl : typeof options.url === 'string' ? options.url : undefined;
     const probePath = this.model.health.probePath;
     const probeUrl = deployment.probeUrl ?? (probePath && url && /^https?:/.test(url) ? new URL(probePath, url).href : undefined);
+    const metricsPath = this.model.health.metricsPath;
+    const metricsUrl = metricsPath && url && /^https?:/.test(url) ? new URL(metricsPath, url).href : undefined;
     return {
       id: deployment.id ?? (url ? hostPort(url) : undefined) ?? `d${index}`,
       provider,
@@ -115,6 +119,7 @@ export class FleetDeployments {
       maxConcurrency: deployment.maxConcurrency,
       url,
       probeUrl,
+      metricsUrl,
     };
   }
 }

@@ -2,6 +2,7 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import { LOGGER, type Logger } from '@tokenwire/core';
 import { FleetRouterService, type Fleet } from './fleet-router.service';
 import type { Replica } from './fleet-deployments';
+import { extraLoad, replicaSignals } from './replica-metrics';
 
 /**
  * Keeps each fleet's membership and health current: registers the replicas, re-resolves
@@ -27,6 +28,10 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
       await this.discover(fleet);
       if (fleet.deployments.discovered) this.every(model.discover!.refreshMs, () => this.discover(fleet));
       this.every(sweepIntervalMs(model.routing), () => this.sweep(fleet));
+      if (fleet.deployments.list().some((replica) => replica.metricsUrl) || (fleet.deployments.discovered && model.health.metricsPath)) {
+        this.every(model.health.metricsIntervalMs, () => this.scrapeAll(fleet));
+        this.run(this.scrapeAll(fleet));
+      }
       if (model.health.probePath !== null || fleet.deployments.list().some((r) => r.probeUrl)) {
         this.every(model.health.probeIntervalMs, () => this.probeAll(fleet));
         this.run(this.probeAll(fleet));
@@ -86,6 +91,36 @@ export class FleetHealthService implements OnModuleInit, OnApplicationShutdown {
       await fleet.state.expire();
     } catch (error) {
       this.logger.warn({ err: error, upstreamModel: fleet.deployments.model.name }, 'cannot sweep expired fleet entries');
+    }
+  }
+
+  private async scrapeAll(fleet: Fleet): Promise<void> {
+    await Promise.all(fleet.deployments.list().map((replica) => this.scrape(fleet, replica)));
+  }
+
+  /** Reads one replica's Prometheus metrics into its shared load signal (one worker per replica per interval). */
+  private async scrape(fleet: Fleet, replica: Replica): Promise<void> {
+    const { deployments, state } = fleet;
+    const { health, routing, name } = deployments.model;
+    const key = `metrics\n${name}\n${replica.id}`;
+    if (!replica.metricsUrl || this.probing.has(key)) return;
+    this.probing.add(key);
+    try {
+      if (!(await state.claimScrape(replica.id, health.metricsIntervalMs))) return;
+      let extra: number | undefined;
+      try {
+        const response = await fetch(replica.metricsUrl, { signal: AbortSignal.timeout(health.probeTimeoutMs) });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        extra = extraLoad(replicaSignals(await response.text()), routing.kvCacheWeight);
+      } catch (error) {
+        // Unreadable metrics are no reason to route away: the replica is scored by in-flight counts alone.
+        this.logger.debug({ upstreamModel: name, deployment: replica.id, err: error }, 'cannot read replica metrics');
+      }
+      await state.recordSignals(replica.id, extra, 3 * health.metricsIntervalMs);
+    } catch (error) {
+      this.logger.warn({ err: error, upstreamModel: name, deployment: replica.id }, 'cannot record replica metrics');
+    } finally {
+      this.probing.delete(key);
     }
   }
 

@@ -4,7 +4,7 @@
  * the in-flight count happen in one atomic step (no read-then-write race between
  * workers). Key order is `FLEET_KEY_PARTS`; all keys share the model's hash tag.
  */
-export const FLEET_KEY_PARTS = ['state', 'until', 'failures', 'inflight', 'leases', 'prefix', 'prefix-expiry', 'cursor'] as const;
+export const FLEET_KEY_PARTS = ['state', 'until', 'failures', 'inflight', 'leases', 'prefix', 'prefix-expiry', 'cursor', 'signals'] as const;
 
 /** Drops expired leases (a dead worker's in-flight) and expired prefix entries, a bounded number per call. */
 const EXPIRE_LUA = `
@@ -38,7 +38,9 @@ return 0
  * ARGV: now, strategy, leaseId, leaseMs, trialMs, loadMargin, minMatchChunks, prefixTtlMs, random (0..1),
  * n, then n × (replica, weight, maxConcurrency or 0), then x, x excluded replicas, then session hash or '',
  * then c, c chained chunk hashes (shortest prefix first).
- * Returns {status, replica, reason, matchedChunks, inFlight (after), fleetMin, waitMs}:
+ * A replica's load is its in-flight count plus the extra load its own metrics report (`signals`,
+ * while fresh); `maxConcurrency` caps the in-flight count alone.
+ * Returns {status, replica, reason, matchedChunks, inFlight (after), fleetMin (whole part), waitMs}:
  * status `picked`; `wait` (some replica is backing off or full: ask again after waitMs, -1 unknown);
  * `exhausted` (no untried replica can take work).
  */
@@ -63,12 +65,18 @@ for k = 1, c do chunks[k] = ARGV[i]; i = i + 1 end
 local states = redis.call('HMGET', KEYS[1], unpack(ids))
 local untils = redis.call('HMGET', KEYS[2], unpack(ids))
 local loadsRaw = redis.call('HMGET', KEYS[4], unpack(ids))
-local loads, eligible, byId, trial = {}, {}, {}, {}
+local signalsRaw = redis.call('HMGET', KEYS[9], unpack(ids))
+local inflight, loads, eligible, byId, trial = {}, {}, {}, {}, {}
 local waitMs, untried, minLoad = -1, 0, nil
 for k = 1, n do
   local state = states[k] or 'up'
   local untilMs = tonumber(untils[k]) or 0
-  loads[k] = math.max(0, tonumber(loadsRaw[k]) or 0)
+  inflight[k] = math.max(0, tonumber(loadsRaw[k]) or 0)
+  loads[k] = inflight[k]
+  if signalsRaw[k] then
+    local extra, expires = string.match(signalsRaw[k], '^([^:]+):(%d+)$')
+    if expires and tonumber(expires) > now then loads[k] = loads[k] + math.max(0, tonumber(extra) or 0) end
+  end
   local ok = not excluded[ids[k]]
   if ok and state == 'drained' then ok = false end
   if ok then
@@ -80,7 +88,7 @@ for k = 1, n do
       trial[k] = true
     end
   end
-  if ok and caps[k] > 0 and loads[k] >= caps[k] then ok = false end
+  if ok and caps[k] > 0 and inflight[k] >= caps[k] then ok = false end
   if ok then
     eligible[#eligible + 1] = k
     byId[ids[k]] = k
@@ -174,7 +182,7 @@ if trial[pick] then
   redis.call('HSET', KEYS[2], replica, now + tonumber(ARGV[5]))
   reason = reason .. ' (re-admission trial)'
 end
-return {'picked', replica, reason, matched, inFlight, minLoad, 0}
+return {'picked', replica, reason, matched, inFlight, math.floor(minLoad), 0}
 `;
 
 /** ARGV: replica, leaseId. Frees the in-flight slot once, however often it is called. */

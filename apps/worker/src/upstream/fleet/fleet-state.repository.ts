@@ -107,6 +107,20 @@ export class FleetStateRepository {
     return { state, ejected: ejected === 1, drained: drained === 1 };
   }
 
+  /**
+   * What a replica's own metrics add to its load (its queue, its KV-cache pressure), until `ttlMs`
+   * from now; undefined clears it (metrics unreadable: in-flight counts alone).
+   */
+  async recordSignals(replica: string, extraLoad: number | undefined, ttlMs: number): Promise<void> {
+    if (extraLoad === undefined) await this.redis.hdel(this.key('signals'), replica);
+    else await this.redis.hset(this.key('signals'), replica, `${Number(extraLoad.toFixed(3))}:${Date.now() + ttlMs}`);
+  }
+
+  /** Takes one metrics turn for `replica` (so N workers do not scrape it N times per interval). */
+  async claimScrape(replica: string, intervalMs: number): Promise<boolean> {
+    return (await this.redis.set(`${this.key('metrics-lock')}:${replica}`, '1', 'PX', Math.max(1, intervalMs - 50), 'NX')) === 'OK';
+  }
+
   /** The replicas some worker registered (every member of the fleet's shared view). */
   async members(): Promise<string[]> {
     return this.redis.hkeys(this.key('members'));
@@ -139,6 +153,7 @@ export class FleetStateRepository {
       .hdel(this.key('until'), replica)
       .hdel(this.key('failures'), replica)
       .hdel(this.key('inflight'), replica)
+      .hdel(this.key('signals'), replica)
       .exec();
     await this.deleteMatching('leases', replica);
     await this.deleteMatching('prefix', replica);
