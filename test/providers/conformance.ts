@@ -229,5 +229,23 @@ export function providerConformance(name: string, makeServer: () => ProtocolServ
         (error: unknown) => error instanceof UpstreamStalledError,
       );
     });
+
+    const noKeepAlive = server.keepAliveForm ? false : 'this protocol server sends no keep-alive';
+    it(`keep-alives (${server.keepAliveForm ?? 'none'}) for longer than the stall timeout are life: the text follows (withStallTimeout)`, { skip: noKeepAlive }, async () => {
+      server.script = { tokens: ['alive', ' after', ' all'], keepAlive: { everyMs: 50, forMs: 900 } };
+      const chunks = await collect(withStallTimeout(provider, 300));
+      assert.equal(text(chunks), 'alive after all');
+    });
+
+    it('keep-alives and no token: firstTokenMs ends the call, and the message says keep-alives came', { skip: noKeepAlive }, async () => {
+      server.script = { tokens: ['too late'], keepAlive: { everyMs: 50, forMs: 30_000 } };
+      const waiting = withStallTimeout(provider, { idleMs: 300, firstTokenMs: 600 });
+      await assert.rejects(collect(waiting), (error: unknown) => {
+        assert.ok(error instanceof UpstreamStalledError, `got ${String(error)}`);
+        assert.match(error.message, /keep-alives only, no token for 600 ms/);
+        return true;
+      });
+      assert.ok(await Promise.race([server.lastEarlyClose(), new Promise<false>((r) => setTimeout(r, 2_000, false))]), 'the upstream connection was closed');
+    });
   });
 }

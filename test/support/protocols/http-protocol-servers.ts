@@ -175,6 +175,7 @@ const openAIRefusal = (refuse: NonNullable<ProtocolScript['refuse']>) => ({
 /** OpenAI chat completions SSE (`/v1/chat/completions`). */
 export class OpenAIProtocolServer extends HttpProtocolServer {
   readonly providerType = 'openai-compatible';
+  readonly keepAliveForm = 'an SSE comment';
   providerOptions() {
     return { baseUrl: `${this.baseUrl}/v1` };
   }
@@ -223,6 +224,7 @@ export class OpenAIProtocolServer extends HttpProtocolServer {
 export class OllamaProtocolServer extends HttpProtocolServer {
   readonly providerType = 'ollama';
   readonly sendsToolCallIds = false;
+  readonly keepAliveForm = 'an empty line';
   models = ['llama-test:8b', 'qwen-test:1b'];
   providerOptions() {
     return { baseUrl: this.baseUrl };
@@ -263,6 +265,7 @@ export class OllamaProtocolServer extends HttpProtocolServer {
       error: () => line({ error: 'model runner crashed' }),
       malformed: () => out.write('{"message": {"content": oops\n'),
       unknown: () => line({ model: body.model, created_at: '2026-01-01T00:00:00Z', message: { role: 'assistant', content: '', thinking: 'hmm' }, future_field: { x: 1 }, done: false }),
+      keepAlive: () => out.write('\n'),
     });
     if (!ok) return;
     // Ollama sends tool calls whole, arguments as an object, and no id.
@@ -280,6 +283,7 @@ export class OllamaProtocolServer extends HttpProtocolServer {
 /** Anthropic Messages API SSE (`/v1/messages`). */
 export class AnthropicProtocolServer extends HttpProtocolServer {
   readonly providerType = 'anthropic';
+  readonly keepAliveForm = 'a ping event';
   providerOptions() {
     return { baseUrl: this.baseUrl, apiKey: 'test-key' };
   }
@@ -383,6 +387,7 @@ export function receivedResponsesRequest(b: Record<string, unknown>): ReceivedRe
 /** OpenAI's Responses API over HTTP SSE (`/v1/responses`), for openai-compatible with `api: responses`. */
 export class ResponsesHttpProtocolServer extends HttpProtocolServer {
   readonly providerType = 'openai-compatible';
+  readonly keepAliveForm = 'an SSE comment';
   providerOptions() {
     return { baseUrl: `${this.baseUrl}/v1`, api: 'responses' };
   }
@@ -393,13 +398,15 @@ export class ResponsesHttpProtocolServer extends HttpProtocolServer {
   protected async respond(_body: Record<string, unknown>, out: Out, script: ProtocolScript): Promise<void> {
     out.head({ 'content-type': 'text/event-stream' });
     const event = (type: string, payload: Record<string, unknown>) => out.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...payload })}\n\n`);
-    await writeResponsesEvents(event, script, (writers) => this.tokens(out, script, writers), () => out.write('event: response.output_text.delta\ndata: {"delta": nope\n\n'));
+    const keepAlive = () => out.write(': keep-alive\n\n');
+    await writeResponsesEvents(event, script, (writers) => this.tokens(out, script, { ...writers, keepAlive }), () => out.write('event: response.output_text.delta\ndata: {"delta": nope\n\n'));
   }
 }
 
 /** Hugging Face TGI `POST /generate_stream` (SSE of token events, details on the last). */
 export class TgiProtocolServer extends HttpProtocolServer {
   readonly providerType = 'tgi';
+  readonly keepAliveForm = 'an SSE comment';
   readonly reportsUsage = 'completion' as const;
   providerOptions() {
     return { baseUrl: this.baseUrl };
@@ -434,6 +441,7 @@ export class TgiProtocolServer extends HttpProtocolServer {
       malformed: () => out.write('data:{"token": {broken\n\n'),
       // TGI's events grow fields (top_tokens came later); an empty token with one not known yet.
       unknown: () => token('', { top_tokens: [], future_field: { x: 1 } }),
+      keepAlive: () => out.write(': keep-alive\n\n'),
     });
     if (!ok) return;
     if (script.stopSequence !== undefined) {

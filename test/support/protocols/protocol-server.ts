@@ -29,7 +29,7 @@ export interface ProtocolScript {
   /** Break the connection after this many tokens (gRPC: the status UNAVAILABLE, as a dying server or proxy ends it). */
   dropAfter?: number;
   /**
-   * HTTP: before the first token, send only the protocol's keep-alive (an SSE comment, Anthropic's `ping`)
+   * Before the first token, send only the protocol's keep-alive (an SSE comment, Anthropic's `ping`, a WebSocket ping)
    * every `everyMs` for `forMs`, as an upstream that queues the request does.
    */
   keepAlive?: { everyMs: number; forMs: number };
@@ -59,6 +59,8 @@ export interface ProtocolServer {
   readonly sendsToolCallIds?: boolean;
   /** HTTP servers: the request headers of the latest request. */
   readonly transport: 'http' | 'websocket' | 'grpc';
+  /** What the server sends as a keep-alive (`script.keepAlive`); absent when it cannot send one. */
+  readonly keepAliveForm?: string;
   lastHeaders?: Record<string, string | string[] | undefined>;
   /** The latest request, read back. */
   received(): ReceivedRequest;

@@ -6,6 +6,7 @@ import { CloseTracker, sleep, type ProtocolScript, type ProtocolServer, type Rec
 export class WebSocketProtocolServer implements ProtocolServer {
   readonly providerType = 'websocket';
   readonly transport = 'websocket' as const;
+  readonly keepAliveForm = 'a WebSocket ping frame';
   script: ProtocolScript = { tokens: ['Hello', ',', ' world'] };
   requests = 0;
   /** The last request message received. */
@@ -62,6 +63,13 @@ export class WebSocketProtocolServer implements ProtocolServer {
     socket.on('close', tracking.closed);
     const script = this.script;
     if (script.silent) return;
+    if (script.keepAlive) {
+      for (const until = performance.now() + script.keepAlive.forMs; performance.now() < until; ) {
+        socket.ping();
+        await sleep(script.keepAlive.everyMs);
+        if (socket.readyState !== socket.OPEN) return;
+      }
+    }
     for (let i = 0; i < script.tokens.length; i++) {
       if (script.errorAfter === i) {
         socket.send(JSON.stringify({ error: 'inference failed' }));
