@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StreamEvent } from '@tokenwire/contracts';
-import { AnthropicProtocolServer, OpenAIProtocolServer } from '../support/protocols/http-protocol-servers';
+import { AnthropicProtocolServer, OpenAIProtocolServer, ResponsesHttpProtocolServer } from '../support/protocols/http-protocol-servers';
 import { startGateway, type TestGateway } from '../support/gateway';
 import { readSse } from '../support/sse-client';
 import { visibleText } from '../support/stream-assertions';
@@ -17,23 +17,26 @@ const FIRST_TOKEN_MS = 3_000;
 describe('upstream liveness: keep-alives, first-token timeout, in-stream overload', () => {
   let openai: OpenAIProtocolServer;
   let anthropic: AnthropicProtocolServer;
+  let responses: ResponsesHttpProtocolServer;
   let gateway: TestGateway;
 
   before(async () => {
     openai = new OpenAIProtocolServer();
     anthropic = new AnthropicProtocolServer();
-    await Promise.all([openai.start(), anthropic.start()]);
+    responses = new ResponsesHttpProtocolServer();
+    await Promise.all([openai.start(), anthropic.start(), responses.start()]);
     gateway = await startGateway({
       upstream: { maxAttempts: 2, retryBaseDelayMs: 20, retryMaxDelayMs: 200, stallTimeoutMs: STALL_MS, firstTokenTimeoutMs: FIRST_TOKEN_MS, breakerFailureThreshold: 1000 },
       models: [
         { name: 'vllm', provider: 'openai-compatible', options: openai.providerOptions() },
         { name: 'claude', provider: 'anthropic', options: anthropic.providerOptions() },
+        { name: 'responses', provider: 'openai-compatible', options: responses.providerOptions() },
       ],
     });
   });
   after(async () => {
     await gateway.close();
-    await Promise.all([openai.stop(), anthropic.stop()]);
+    await Promise.all([openai.stop(), anthropic.stop(), responses.stop()]);
   });
 
   async function generate(model: string): Promise<StreamEvent[]> {
@@ -96,4 +99,21 @@ describe('upstream liveness: keep-alives, first-token timeout, in-stream overloa
     assert.equal(visibleText(events), 'second time');
     assert.equal(anthropic.requests - before, 2, 'the overloaded attempt, then the retry');
   });
+
+  // The fake servers' in-stream error: OpenAI chat `{error: {type: "server_error"}}`, Responses `response.failed {code: "server_error"}`.
+  for (const [model, server] of [
+    ['vllm', () => openai],
+    ['responses', () => responses],
+  ] as const) {
+    it(`${model}: an in-stream server_error before the first token is retried like a 500: the second attempt answers`, async () => {
+      const upstream = server();
+      const before = upstream.requests;
+      upstream.nextScripts.push({ tokens: ['unused'], errorAfter: 0 });
+      upstream.script = { tokens: ['retried', ' fine'] };
+      const events = await generate(model);
+      assert.equal(events.at(-1)?.type, 'done', JSON.stringify(events.at(-1)));
+      assert.equal(visibleText(events), 'retried fine');
+      assert.equal(upstream.requests - before, 2);
+    });
+  }
 });

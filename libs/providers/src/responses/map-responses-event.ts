@@ -74,6 +74,17 @@ export function responsesRequestBody(model: string, messages: ChatMessage[], par
 }
 
 /**
+ * Whether a failure the Responses API reports inside the stream may pass on a retry, as its HTTP twin
+ * would: `server_error` (500) and `rate_limit_exceeded` (429). Before the first token the router then
+ * retries it like that status; anything else (a bad request, a content policy) is final.
+ */
+function transientFailure(code: string | undefined): { retryable: boolean; status?: number } {
+  if (code === 'server_error') return { retryable: true, status: 500 };
+  if (code === 'rate_limit_exceeded') return { retryable: true, status: 429 };
+  return { retryable: false };
+}
+
+/**
  * Maps the Responses API events of one response to chunks; `done` is true after the last one.
  * Text deltas become text; `function_call` output items become tool-call deltas (id = the
  * item's `call_id`, the one a `function_call_output` answers). `error` and `response.failed`
@@ -124,13 +135,14 @@ export class ResponsesEventMapper {
       }
       case 'response.failed': {
         const error = (event.response as { error?: { message?: string; code?: string } } | undefined)?.error;
-        throw new UpstreamReportedError(error?.message ?? 'response failed', { code: error?.code, message: error?.message });
+        throw new UpstreamReportedError(error?.message ?? 'response failed', { code: error?.code, message: error?.message }, transientFailure(error?.code));
       }
       case 'error': {
         const error = (event.error as { message?: string; code?: string; type?: string; param?: string } | undefined) ?? (event as { message?: string });
         // WebSocket mode's errors carry the HTTP status the same refusal would have had over HTTP.
         if (typeof event.status === 'number' && event.status >= 400) throw new UpstreamHttpError(event.status, JSON.stringify(event), undefined, { upstream: error });
-        throw new UpstreamReportedError(error.message ?? raw.slice(0, 200), error);
+        const { code, type } = error as { code?: string; type?: string };
+        throw new UpstreamReportedError(error.message ?? raw.slice(0, 200), error, transientFailure(code ?? type));
       }
       default:
         if (!event.type.startsWith('response.')) this.log?.debug({ eventType: event.type }, 'unknown Responses event type skipped');
