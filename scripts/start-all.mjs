@@ -1,20 +1,32 @@
 #!/usr/bin/env node
-// `npm start`: one api and one worker process, stopped together. On a terminal their logs are shown as
-// readable lines (pino-pretty) and a banner says where everything is once both are up; otherwise, or with
-// LOG_FORMAT=json, their JSON lines pass through unchanged.
+// `npm start`: one api and one worker process per core (TOKENWIRE_WORKERS), stopped together. On a terminal
+// their logs are shown as readable lines (pino-pretty) and a banner says where everything is once all are up;
+// otherwise, or with LOG_FORMAT=json, their JSON lines pass through unchanged.
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { prettyFactory } from 'pino-pretty';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const apps = { api: 'apps/api/dist/main.js', worker: 'apps/worker/dist/main.js' };
+// A worker runs on one core; picking up a burst of jobs is CPU-bound (bench/README.md), so one per core.
+const workerCount = Math.max(1, Number.parseInt(process.env.TOKENWIRE_WORKERS ?? '', 10) || availableParallelism());
+const workerMetricsPort = Number(process.env.WORKER_METRICS_PORT ?? 9464);
+const apps = [
+  { name: 'api', entry: 'apps/api/dist/main.js', env: {} },
+  ...Array.from({ length: workerCount }, (_, i) => ({
+    name: workerCount === 1 ? 'worker' : `worker-${i + 1}`,
+    entry: 'apps/worker/dist/main.js',
+    // Each its own metrics port (0 stays 0: any free port).
+    env: { WORKER_METRICS_PORT: String(workerMetricsPort === 0 ? 0 : workerMetricsPort + i) },
+  })),
+];
 const format = process.env.LOG_FORMAT ?? 'auto';
 const readable = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
 const colors = process.stdout.isTTY === true;
 const prettify = prettyFactory({ colorize: colors, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service,links', singleLine: true });
 const children = [];
-const ready = {};
+const ready = { workers: [] };
 let stopping = false;
 
 function stop(code) {
@@ -35,22 +47,22 @@ function onLogLine(name, line) {
   }
   process.stdout.write(readable ? prettify(entry) : `${line}\n`);
   if (entry.msg === 'api listening') ready.api = entry;
-  if (entry.msg === 'worker started') ready.worker = entry;
-  if (readable && ready.api && ready.worker && !ready.shown) {
+  if (entry.msg === 'worker started') ready.workers.push(entry);
+  if (readable && ready.api && ready.workers.length === workerCount && !ready.shown) {
     ready.shown = true;
-    process.stdout.write(banner(ready.api, ready.worker));
+    process.stdout.write(banner(ready.api, ready.workers));
   }
 }
 
-function banner(api, worker) {
+function banner(api, workers) {
   const bold = (text) => (colors ? `\x1b[1m${text}\x1b[22m` : text);
   const { links } = api;
   return [
     '',
-    bold('Tokenwire is up (api + worker). Ctrl-C stops both.'),
+    bold(`Tokenwire is up (api + ${workers.length === 1 ? 'worker' : `${workers.length} workers`}). Ctrl-C stops all.`),
     `  playground       ${bold(links.playground)}`,
     `  API docs         ${links.docs}`,
-    `  metrics          ${links.metrics} (api), ${worker.metricsUrl} (worker)`,
+    `  metrics          ${links.metrics} (api), ${workers.map((w) => w.metricsUrl).join(', ')} (${workers.length === 1 ? 'worker' : 'workers'})`,
     `  queue dashboard  ${links.queueDashboard}${api.auth ? ' (operator token)' : ''}`,
     `  models           ${api.models.join(', ')}`,
     `  auth             ${api.auth ? 'on: requests need an API key' : 'off: every request is tenant "default"'}`,
@@ -62,9 +74,9 @@ function banner(api, worker) {
   ].join('\n');
 }
 
-for (const [name, entry] of Object.entries(apps)) {
+for (const { name, entry, env } of apps) {
   // The children always log JSON: this process reads their start-up lines and formats for the terminal.
-  const child = spawn(process.execPath, [path.join(root, entry)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_FORMAT: 'json' } });
+  const child = spawn(process.execPath, [path.join(root, entry)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env, LOG_FORMAT: 'json' } });
   for (const [stream, handle] of [
     [child.stdout, (line) => onLogLine(name, line)],
     [child.stderr, (line) => process.stderr.write(`[${name}] ${line}\n`)],

@@ -65,9 +65,9 @@ describe('npm start', () => {
     return started;
   };
 
-  it('on a terminal: readable log lines and a banner with working links once api and worker are up', async () => {
+  it('on a terminal: readable log lines and a banner with working links once the api and every worker are up', async () => {
     assert.equal(spawnSync('script', ['--version']).error, undefined, 'util-linux `script` gives this test its terminal');
-    const started = start({ terminal: true });
+    const started = start({ terminal: true, env: { TOKENWIRE_WORKERS: '2' } });
     await waitFor('the banner', () => /try\s+curl/.test(started.output()), { timeoutMs: STARTUP_DEADLINE_MS });
     // eslint-disable-next-line no-control-regex
     const text = started.output().replace(/\x1b\[[0-9;]*m/g, '');
@@ -86,14 +86,18 @@ describe('npm start', () => {
     assert.match(await page.text(), /<html/i);
     assert.equal((await fetch(link('API docs')!)).status, 200);
     assert.equal((await fetch(link('queue dashboard')!)).status, 200);
-    const metricsLinks = /metrics\s+(http:\/\/\S+) \(api\), (http:\/\/\S+) \(worker\)/.exec(text);
-    for (const url of [metricsLinks![1]!, metricsLinks![2]!]) assert.match(await (await fetch(url)).text(), /tokenwire_/);
+    assert.match(text, /Tokenwire is up \(api \+ 2 workers\)/);
+    assert.equal(text.match(/worker started/g)?.length, 2, 'two worker processes');
+    const metricsLinks = /metrics\s+(http:\/\/\S+) \(api\), (http:\/\/\S+), (http:\/\/\S+) \(workers\)/.exec(text);
+    assert.ok(metricsLinks, `the banner lists every worker's metrics:\n${text}`);
+    assert.notEqual(metricsLinks[2], metricsLinks[3], 'each worker its own metrics port');
+    for (const url of metricsLinks.slice(1)) assert.match(await (await fetch(url)).text(), /tokenwire_/);
     await started.stop();
     await assert.rejects(fetch(playground), 'Ctrl-C stopped the api');
   });
 
   it('not on a terminal: every line on stdout is a JSON log line', async () => {
-    const started = start({ terminal: false });
+    const started = start({ terminal: false, env: { TOKENWIRE_WORKERS: '1' } });
     await waitFor('api and worker to be up', () => /"api listening"/.test(started.output()) && /"worker started"/.test(started.output()), { timeoutMs: STARTUP_DEADLINE_MS });
     const lines = started.output().split('\n').filter(Boolean);
     await started.stop();
@@ -102,7 +106,7 @@ describe('npm start', () => {
   });
 
   it('LOG_FORMAT=json keeps JSON lines on a terminal too', async () => {
-    const started = start({ terminal: true, env: { LOG_FORMAT: 'json' } });
+    const started = start({ terminal: true, env: { LOG_FORMAT: 'json', TOKENWIRE_WORKERS: '1' } });
     await waitFor('api and worker to be up', () => /"api listening"/.test(started.output()) && /"worker started"/.test(started.output()), { timeoutMs: STARTUP_DEADLINE_MS });
     const lines = started.output().split(/\r?\n/).filter((line) => line.trim());
     await started.stop();
