@@ -31,6 +31,8 @@ const FANOUT_SOCKETS = 1000;
 const C1_ROUNDS = 10;
 const CANCEL_PROBES = 10;
 const SDK_MAX_CONCURRENCY = 100;
+/** Worker processes: as `npm start` runs them, one per core, unless BENCH_WORKERS says otherwise. */
+const WORKERS = Number(process.env.BENCH_WORKERS ?? os.availableParallelism());
 const IDLE_MS = 5000;
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,100,1000').split(',').map(Number);
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'rows,fanout,throughput').split(','));
@@ -46,9 +48,13 @@ interface Proc {
   name: string;
   pid: number;
   child?: ChildProcess;
+  /** Several processes counted as one (the workers): CPU and peak RSS are their sums. */
+  members?: Proc[];
 }
 
-function cpuSeconds(pid: number): number {
+function cpuSeconds(proc: Proc): number {
+  if (proc.members) return proc.members.reduce((sum, member) => sum + cpuSeconds(member), 0);
+  const { pid } = proc;
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks (CLK_TCK = 100)
@@ -56,7 +62,9 @@ function cpuSeconds(pid: number): number {
     return NaN;
   }
 }
-function peakRssMb(pid: number): number {
+function peakRssMb(proc: Proc): number {
+  if (proc.members) return proc.members.reduce((sum, member) => sum + peakRssMb(member), 0);
+  const { pid } = proc;
   try {
     const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM'))!;
     return Math.round(Number(line.split(/\s+/)[1]) / 1024);
@@ -72,9 +80,10 @@ function machineBusySeconds(): number {
 }
 
 /** Resets the peak RSS (VmHWM) to the current RSS, so each row reports its own peak. */
-function resetPeakRss(pid: number): void {
+function resetPeakRss(proc: Proc): void {
+  for (const member of proc.members ?? []) resetPeakRss(member);
   try {
-    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    writeFileSync(`/proc/${proc.pid}/clear_refs`, '5');
   } catch {
     // not permitted: the peak then covers the run so far
   }
@@ -113,9 +122,11 @@ async function startUpstream(name: string, paceMs: number, tokens: number): Prom
 
 interface Gateway {
   api: Proc;
+  /** Every worker process, counted as one. */
   worker: Proc;
   url: string;
-  metricsUrl: string;
+  /** Each worker's /metrics. */
+  metricsUrls: string[];
 }
 
 async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gateway> {
@@ -131,7 +142,7 @@ async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gatew
       'limits: { maxConcurrent: 1000000, requestsPerMinute: 100000000, tokensPerMinute: 1000000000, maxOutputTokens: 1000000 }',
     ].join('\n'),
   );
-  const [port, metricsPort] = [await freePort(), await freePort()];
+  const port = await freePort();
   const env = {
     ...process.env,
     TOKENWIRE_CONFIG: config,
@@ -140,20 +151,21 @@ async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gatew
     HOST: '127.0.0.1',
     PORT: String(port),
     WORKER_CONCURRENCY: '2000',
-    WORKER_METRICS_PORT: String(metricsPort),
     API_METRICS_PORT: '0',
   };
   // BENCH_CPU_PROF=1: V8 CPU profiles of api and worker in bench/out/ (node bench/top-functions.mjs <file>).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench', 'out')}`] : [];
-  const spawnApp = (name: string, entry: string): Proc => {
-    const child = spawn(process.execPath, [...profile, path.join(root, entry)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const spawnApp = (name: string, entry: string, extraEnv: Record<string, string> = {}): Proc => {
+    const child = spawn(process.execPath, [...profile, path.join(root, entry)], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit'] });
     return { name, pid: child.pid!, child };
   };
   const api = spawnApp('api', 'apps/api/dist/main.js');
-  const worker = spawnApp('worker', 'apps/worker/dist/main.js');
+  const metricsPorts = await Promise.all(Array.from({ length: WORKERS }, () => freePort()));
+  const members = metricsPorts.map((metricsPort, i) => spawnApp(`worker-${i + 1}`, 'apps/worker/dist/main.js', { WORKER_METRICS_PORT: String(metricsPort) }));
+  const worker: Proc = { name: 'worker', pid: members[0]!.pid, members };
   const url = `http://127.0.0.1:${port}`;
-  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
-  for (const probe of [`${url}/readyz`, metricsUrl]) {
+  const metricsUrls = metricsPorts.map((metricsPort) => `http://127.0.0.1:${metricsPort}/metrics`);
+  for (const probe of [`${url}/readyz`, ...metricsUrls]) {
     for (let waited = 0; ; waited += 100) {
       if (waited > 30_000) throw new Error(`${probe} did not answer within 30 s`);
       const ok = await fetch(probe).then((r) => r.ok, () => false);
@@ -161,7 +173,7 @@ async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gatew
       await sleep(100);
     }
   }
-  return { api, worker, url, metricsUrl };
+  return { api, worker, url, metricsUrls };
 }
 
 /**
@@ -210,7 +222,9 @@ function histogram(text: string, name: string, labels: string): Map<number, numb
   const buckets = new Map<number, number>();
   for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
     if (!m[1]!.includes(labels)) continue;
-    buckets.set(Number(/le="([^"]+)"/.exec(m[1]!)![1]!.replace('+Inf', 'Infinity')), Number(m[2]));
+    // Summed: the scrapes of several workers are read as one.
+    const le = Number(/le="([^"]+)"/.exec(m[1]!)![1]!.replace('+Inf', 'Infinity'));
+    buckets.set(le, (buckets.get(le) ?? 0) + Number(m[2]));
   }
   return buckets;
 }
@@ -265,13 +279,14 @@ async function forkLoad(task: LoadTask): Promise<{ child: ChildProcess; reply: P
  * Runs `task` split over `procs` load-generator processes (each its share of the
  * streams), plus optional cancel probes alongside, and accounts every process.
  */
-async function runLoad(task: LoadTask, procs: number, watched: Proc[], options: { cancel?: LoadTask; metricsUrl?: string } = {}): Promise<LoadRun> {
+async function runLoad(task: LoadTask, procs: number, watched: Proc[], options: { cancel?: LoadTask; metricsUrls?: string[] } = {}): Promise<LoadRun> {
   const shares = Array.from({ length: procs }, (_, i) => Math.floor(task.concurrency / procs) + (i < task.concurrency % procs ? 1 : 0)).filter((n) => n > 0);
   const loads = await Promise.all(shares.map((concurrency, i) => forkLoad({ ...task, concurrency, markerPrefix: `${task.markerPrefix}-p${i}` })));
   const cancel = options.cancel ? await forkLoad(options.cancel) : undefined;
-  const metricsBefore = options.metricsUrl ? await (await fetch(options.metricsUrl)).text() : '';
-  for (const proc of watched) resetPeakRss(proc.pid);
-  const cpuBefore = watched.map((p) => cpuSeconds(p.pid));
+  const scrape = async (urls: string[]) => (await Promise.all(urls.map(async (url) => (await fetch(url)).text()))).join('\n');
+  const metricsBefore = options.metricsUrls ? await scrape(options.metricsUrls) : '';
+  for (const proc of watched) resetPeakRss(proc);
+  const cpuBefore = watched.map((p) => cpuSeconds(p));
   const machineBefore = machineBusySeconds();
   for (const { child } of loads) child.send({ type: 'start' });
   cancel?.child.send({ type: 'start' });
@@ -279,8 +294,8 @@ async function runLoad(task: LoadTask, procs: number, watched: Proc[], options: 
   const cpu: Record<string, number> = {};
   const rss: Record<string, number> = {};
   watched.forEach((p, i) => {
-    cpu[p.name] = cpuSeconds(p.pid) - cpuBefore[i]!;
-    rss[p.name] = peakRssMb(p.pid);
+    cpu[p.name] = cpuSeconds(p) - cpuBefore[i]!;
+    rss[p.name] = peakRssMb(p);
   });
   cpu.load = replies.reduce((sum, r) => sum + r.cpuSeconds, 0);
   rss.load = Math.max(...replies.map((r) => r.maxRssMb));
@@ -298,8 +313,8 @@ async function runLoad(task: LoadTask, procs: number, watched: Proc[], options: 
     cancels,
     otherPct,
   };
-  if (options.metricsUrl) {
-    const after = await (await fetch(options.metricsUrl)).text();
+  if (options.metricsUrls) {
+    const after = await scrape(options.metricsUrls);
     run.stages = {
       queueWaitMs: medianBetween(metricsBefore, after, 'tokenwire_queue_wait_seconds', `model="${task.model}"`),
       upstreamTtftMs: medianBetween(metricsBefore, after, 'tokenwire_ttft_seconds', 'stage="upstream"'),
@@ -396,9 +411,10 @@ async function main(): Promise<void> {
   const watchedBase = [gateway.api, gateway.worker, ...(redis ? [redis] : [])];
   const stop = async () => {
     // SIGTERM, so that --cpu-prof can write its profile.
-    for (const proc of [gateway.api, gateway.worker]) proc.child!.kill('SIGTERM');
+    const apps = [gateway.api, ...gateway.worker.members!];
+    for (const proc of apps) proc.child!.kill('SIGTERM');
     for (const proc of [paced.proc, fast.proc, ...(portkey ? [portkey.proc] : [])]) proc.child!.kill('SIGKILL');
-    await Promise.all([gateway.api, gateway.worker].map((p) => new Promise((r) => (p.child!.exitCode !== null ? r(0) : p.child!.once('exit', r)))));
+    await Promise.all(apps.map((p) => new Promise((r) => (p.child!.exitCode !== null ? r(0) : p.child!.once('exit', r)))));
   };
   process.on('uncaughtException', (error) => {
     console.error(error);
@@ -427,9 +443,9 @@ async function main(): Promise<void> {
 
   // Background CPU with no load (timers, lock renewals, stalled-job checks): it dominates CPU per token at C = 1.
   await sleep(1000);
-  const idleBefore = watchedBase.map((p) => cpuSeconds(p.pid));
+  const idleBefore = watchedBase.map((p) => cpuSeconds(p));
   await sleep(IDLE_MS);
-  const idle = Object.fromEntries(watchedBase.map((p, i) => [p.name, ((cpuSeconds(p.pid) - idleBefore[i]!) / (IDLE_MS / 1000)) * 100]));
+  const idle = Object.fromEntries(watchedBase.map((p, i) => [p.name, ((cpuSeconds(p) - idleBefore[i]!) / (IDLE_MS / 1000)) * 100]));
 
   if (ONLY.has('rows')) {
     for (const concurrency of CONCURRENCY) {
@@ -448,7 +464,7 @@ async function main(): Promise<void> {
         for (const mode of modesAt(concurrency)) {
           const run = await runLoad({ ...task(mode, concurrency, rounds), spreadMs: arrival === 'spread' ? SPREAD_MS : 0 }, procs, watchedFor(mode, paced.proc), {
             cancel: mode === 'openai' ? cancel : undefined,
-            metricsUrl: mode === 'openai' || mode === 'sdk' || mode === 'socket' ? gateway.metricsUrl : undefined,
+            metricsUrls: mode === 'openai' || mode === 'sdk' || mode === 'socket' ? gateway.metricsUrls : undefined,
           });
           rows.push(toRow(mode, concurrency, run, arrival));
           progress(mode, rows.at(-1)!);
@@ -474,8 +490,8 @@ async function main(): Promise<void> {
     const { id } = (await created.json()) as { id: string };
     // The job id is only known now: hand it over with the start signal (the load generators read it from the task).
     const watched = [...watchedBase, paced.proc];
-    for (const proc of watched) resetPeakRss(proc.pid);
-    const cpuBefore = watched.map((p) => cpuSeconds(p.pid));
+    for (const proc of watched) resetPeakRss(proc);
+    const cpuBefore = watched.map((p) => cpuSeconds(p));
     const machineBefore = machineBusySeconds();
     const subscribeStart = now();
     for (const { child } of loads) child.send({ type: 'start', jobId: id });
@@ -483,8 +499,8 @@ async function main(): Promise<void> {
     const run: LoadRun = {
       results: replies.flatMap((r) => r.results),
       wallMs: Math.max(...replies.map((r) => r.endedAt)) - Math.min(...replies.map((r) => r.startedAt)),
-      cpu: Object.fromEntries(watched.map((p, i) => [p.name, cpuSeconds(p.pid) - cpuBefore[i]!])),
-      rss: Object.fromEntries(watched.map((p) => [p.name, peakRssMb(p.pid)])),
+      cpu: Object.fromEntries(watched.map((p, i) => [p.name, cpuSeconds(p) - cpuBefore[i]!])),
+      rss: Object.fromEntries(watched.map((p) => [p.name, peakRssMb(p)])),
       cancels: [],
       otherPct: 0,
     };
@@ -507,9 +523,9 @@ async function main(): Promise<void> {
   }
 
   const whole = {
-    api: peakRssMb(gateway.api.pid),
-    worker: peakRssMb(gateway.worker.pid),
-    redis: redis ? peakRssMb(redis.pid) : NaN,
+    api: peakRssMb(gateway.api),
+    worker: peakRssMb(gateway.worker),
+    redis: redis ? peakRssMb(redis) : NaN,
   };
   await stop();
   const text = report(machine, rows, fanout, throughput, whole, !!redis, idle);
@@ -561,7 +577,7 @@ function report(
       .loadavg()
       .map((n) => n.toFixed(2))
       .join(' ')} (other work on the machine shows up here).`,
-    `- Fake upstream: ${TOKENS} tokens per stream at ${PACE_MS} ms/token (unpaced run: ${FAST_TOKENS} tokens per stream, bursts of 64). One api and one worker (WORKER_CONCURRENCY=2000), one Redis, the upstream and the load generators are separate processes sharing these ${machine.cpus} cores.`,
+    `- Fake upstream: ${TOKENS} tokens per stream at ${PACE_MS} ms/token (unpaced run: ${FAST_TOKENS} tokens per stream, bursts of 64). One api and ${WORKERS} worker process${WORKERS === 1 ? '' : 'es'} (as \`npm start\` runs them: one per core; WORKER_CONCURRENCY=2000 each; their CPU and RSS are added up as "worker"), one Redis, the upstream and the load generators are separate processes sharing these ${machine.cpus} cores.`,
     `- C = 1 runs ${C1_ROUNDS} streams one after another; C ≥ 500 and fan-out split the clients over ${LOAD_PROCS} load-generator processes.`,
     `- Gateway settings: WORKER_CONCURRENCY=2000, LOG_LEVEL=warn, limits above the load, everything else at its default (SSE compression is off by default); HTTP clients send \`Accept-Encoding: gzip, deflate\` as the \`openai\` SDK does${
       Object.keys(process.env).some((k) => k.startsWith('TOKENWIRE_')) ? `, plus ${Object.entries(process.env).filter(([k]) => k.startsWith('TOKENWIRE_')).map(([k, v]) => `${k}=${v}`).join(', ')}` : ''
