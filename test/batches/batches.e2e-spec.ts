@@ -5,9 +5,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { io } from 'socket.io-client';
-import { GENERATIONS_NAMESPACE, type Batch, type BatchOutputLine } from '@tokenwire/contracts';
+import { Queue } from 'bullmq';
+import { GENERATIONS_NAMESPACE, GENERATIONS_QUEUE, redisKeys, type Batch, type BatchOutputLine } from '@tokenwire/contracts';
+import { redisOptionsFromUrl } from '@tokenwire/core';
 import { FakeOpenAIServer } from '../support/fake-openai-server';
 import { startGateway, type TestGateway } from '../support/gateway';
+import { testRedisUrl } from '../support/redis';
 import { readSse } from '../support/sse-client';
 import { OPERATOR_TOKEN, createKey } from '../support/tenants';
 import { waitFor } from '../support/wait';
@@ -20,6 +23,7 @@ describe('batches', () => {
   let upstream: FakeOpenAIServer;
   let key: string;
   let otherKey: string;
+  let queue: Queue;
 
   before(async () => {
     upstream = new FakeOpenAIServer();
@@ -37,8 +41,10 @@ describe('batches', () => {
       ],
     });
     [key, otherKey] = await Promise.all([createKey(gateway.url, 'batch-tenant'), createKey(gateway.url, 'other-tenant')]);
+    queue = new Queue(GENERATIONS_QUEUE, { connection: redisOptionsFromUrl(testRedisUrl()), prefix: redisKeys(gateway.prefix).bullPrefix() });
   });
   after(async () => {
+    await queue.close();
     await gateway.close();
     await upstream.stop();
   });
@@ -71,8 +77,9 @@ describe('batches', () => {
     assert.deepEqual(await jsonl(`/v1/batches/${batch.id}/errors`), []);
   });
 
-  it('cancelling a running batch stops the remaining items', async () => {
-    const batch = await submit(Array.from({ length: 400 }, (_, i) => line(`c-${i}`, 'slow')));
+  it('cancelling a running batch stops the remaining items; they are in the errors as cancelled', async () => {
+    const ids = Array.from({ length: 400 }, (_, i) => `c-${i}`);
+    const batch = await submit(ids.map((id) => line(id, 'slow')));
     await waitFor('some items to complete', async () => ((await (await api(`/v1/batches/${batch.id}`)).json()) as Batch).request_counts.completed >= 20);
     const cancel = await api(`/v1/batches/${batch.id}/cancel`, { method: 'POST' });
     assert.equal(cancel.status, 200);
@@ -81,10 +88,19 @@ describe('batches', () => {
     assert.equal(done.status, 'cancelled');
     assert.equal(completed + failed + cancelled, total);
     assert.ok(cancelled > 200, `${cancelled} items never ran`);
-    await new Promise((r) => setTimeout(r, 500));
+    // Nothing can run later: the batch's jobs have all ended (no job of it is queued, running or waiting for a retry).
+    const live = await queue.getJobs(['waiting', 'prioritized', 'active', 'delayed']);
+    assert.deepEqual(live.filter((job) => job.id?.startsWith(`${batch.id}-`)).map((job) => job.id), [], 'no job of the batch is left to run');
     const later = (await (await api(`/v1/batches/${batch.id}`)).json()) as Batch;
-    assert.deepEqual(later.request_counts, done.request_counts, 'nothing ran after the batch ended');
-    assert.equal((await jsonl(`/v1/batches/${batch.id}/output`)).length, completed);
+    assert.deepEqual(later.request_counts, done.request_counts);
+    const output = await jsonl(`/v1/batches/${batch.id}/output`);
+    const errors = await jsonl(`/v1/batches/${batch.id}/errors`);
+    assert.equal(output.length, completed);
+    assert.equal(errors.filter((l) => l.error?.code === 'cancelled').length, cancelled, 'every cancelled item is in the errors');
+    assert.deepEqual([...output, ...errors].map((l) => l.custom_id).sort(), [...ids].sort(), 'every custom_id once');
+    const errorFile = (await (await api(`/v1/batches/${batch.id}`)).json()) as { error_file_id: string | null };
+    assert.ok(errorFile.error_file_id, 'a cancelled batch offers an error file');
+    assert.deepEqual(await jsonl(`/v1/files/${errorFile.error_file_id}/content`), errors, 'the error file holds the same lines');
     assert.equal((await api(`/v1/batches/${batch.id}/cancel`, { method: 'POST' })).status, 409);
   });
 

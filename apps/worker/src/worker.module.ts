@@ -4,6 +4,8 @@ import { ProviderRegistry } from '@tokenwire/providers';
 import { CancelListenerService } from './control/cancel-listener.service';
 import { GenerationRunnerService } from './generations/generation-runner.service';
 import { BatchItemRunnerService } from './batches/batch-item-runner.service';
+import { BatchRecoveryService } from './batches/batch-recovery.service';
+import { WorkerBatchFeeder } from './batches/worker-batch-feeder.service';
 import { GenerationsProcessor } from './generations/generations.processor';
 import { AbandonedGenerationReaper } from './generations/abandoned-generation-reaper.service';
 import { UpstreamRouterService } from './upstream/upstream-router.service';
@@ -24,7 +26,9 @@ export class WorkerModule {
         FleetHealthService,
         UpstreamRouterService,
         GenerationRunnerService,
+        WorkerBatchFeeder,
         BatchItemRunnerService,
+        BatchRecoveryService,
         GenerationsProcessor,
         AbandonedGenerationReaper,
         CancelListenerService,

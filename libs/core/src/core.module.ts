@@ -76,7 +76,7 @@ export class CoreModule {
         {
           provide: BatchStore,
           inject: [REDIS_CLIENT, REDIS_KEYS],
-          useFactory: (redis: Redis, keys: RedisKeys) => new BatchStore(redis, keys, config.batches.ttlSeconds),
+          useFactory: (redis: Redis, keys: RedisKeys) => new BatchStore(redis, keys, config.batches.ttlSeconds, config.batches.concurrency),
         },
         {
           provide: GenerationMetaStore,

@@ -18,5 +18,5 @@ export * from './metrics/metrics';
 export * from './metrics/metrics-server';
 export * from './config/resolve-models';
 export * from './batches/batch-store';
-export * from './batches/feed-batch';
+export * from './batches/batch-feeder';
 export * from './redis/redis-client';

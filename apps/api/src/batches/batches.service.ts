@@ -22,7 +22,7 @@ import {
   type RedisKeys,
 } from '@tokenwire/contracts';
 import { ProviderRegistry } from '@tokenwire/providers';
-import { BatchStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, feedBatch, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { BatchFeeder, BatchStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError, echo } from '../common/api-error';
 import { FilesStore } from '../files/files.store';
 import { BATCH_OUTPUT_VIEWS, type ChatCompletionBody } from './batch-output-views';
@@ -45,6 +45,7 @@ export const batchFileId = (batchId: string, which: 'output' | 'errors') => `fil
 @Injectable()
 export class BatchesService {
   private readonly modelNames: Set<string>;
+  private readonly feeder: BatchFeeder;
 
   constructor(
     private readonly store: BatchStore,
@@ -57,6 +58,7 @@ export class BatchesService {
     private readonly providers: ProviderRegistry,
   ) {
     this.modelNames = new Set(config.models.map((m) => m.name));
+    this.feeder = new BatchFeeder(store, queue, { attempts: config.batches.itemAttempts, keepJobsSeconds: config.generations.ttlSeconds });
   }
 
   /**
@@ -123,8 +125,9 @@ export class BatchesService {
   async create(tenantId: string, lines: BatchInputLine[], info: Partial<BatchInfo> = {}): Promise<BatchObject> {
     const id = `batch_${randomUUID().replaceAll('-', '')}`;
     await this.redis.set(this.keys.batchInfo(id), JSON.stringify({ ...DIRECT_UPLOAD, ...info }), 'EX', this.config.batches.ttlSeconds);
-    await this.store.create(id, tenantId, lines);
-    await feedBatch(this.store, this.queue, id, tenantId, this.config.batches.concurrency, this.config.batches.itemAttempts);
+    await this.store.create(id, tenantId, lines, this.config.batches.concurrency);
+    // If this process dies here, the workers' recovery sweep feeds the batch (it is listed as unfinished).
+    await this.feeder.feed(id, tenantId);
     this.logger.info({ batchId: id, tenantId, items: lines.length }, 'batch created');
     return this.require(tenantId, id);
   }
@@ -146,7 +149,7 @@ export class BatchesService {
       ...batch,
       ...info,
       output_file_id: ended !== null ? batchFileId(id, 'output') : null,
-      error_file_id: ended !== null && batch.request_counts.failed > 0 ? batchFileId(id, 'errors') : null,
+      error_file_id: ended !== null && batch.request_counts.failed + batch.request_counts.cancelled > 0 ? batchFileId(id, 'errors') : null,
       errors: null,
       in_progress_at: batch.created_at,
       expires_at: batch.created_at + COMPLETION_WINDOW_SECONDS,

@@ -1,61 +1,32 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue, type Job } from 'bullmq';
-import {
-  GENERATIONS_QUEUE,
-  chatCompletionObject,
-  mergeToolCallDelta,
-  toGenerationParams,
-  type BatchItemJob,
-  type BatchOutputLine,
-  type RedisKeys,
-  type ToolCallParts,
-} from '@tokenwire/contracts';
-import {
-  BatchStore,
-  LOGGER,
-  REDIS_KEYS,
-  TOKENWIRE_CONFIG,
-  TenantAccounting,
-  feedBatch,
-  limitsFor,
-  bullConnection,
-  closeBullConnection,
-  type Logger,
-  type TokenwireConfig,
-} from '@tokenwire/core';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Job } from 'bullmq';
+import { chatCompletionObject, mergeToolCallDelta, toGenerationParams, type BatchItemJob, type BatchOutputLine, type ToolCallParts } from '@tokenwire/contracts';
+import { BatchStore, LOGGER, TOKENWIRE_CONFIG, TenantAccounting, limitsFor, type Logger, type TokenwireConfig } from '@tokenwire/core';
 import { UpstreamError, type ProviderUsage } from '@tokenwire/providers';
 import { UpstreamRouterService } from '../upstream/upstream-router.service';
+import { WorkerBatchFeeder } from './worker-batch-feeder.service';
 
 /**
  * Runs one batch item: the request through the same upstream router as interactive
  * generations (retries, fallback, breaker, stall), the whole reply collected, the
- * result recorded once, then the batch's next item enqueued.
+ * result recorded once, and the slot it frees filled with the batch's next items.
  */
 @Injectable()
-export class BatchItemRunnerService implements OnApplicationShutdown {
-  private readonly queue: Queue;
-  private readonly connection: ReturnType<typeof bullConnection>;
-
+export class BatchItemRunnerService {
   constructor(
     private readonly router: UpstreamRouterService,
     private readonly store: BatchStore,
+    private readonly feeder: WorkerBatchFeeder,
     private readonly accounting: TenantAccounting,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
-    @Inject(REDIS_KEYS) keys: RedisKeys,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {
-    this.connection = bullConnection(config.redis);
-    this.queue = new Queue(GENERATIONS_QUEUE, { connection: this.connection, prefix: keys.bullPrefix() });
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.queue.close();
-    await closeBullConnection(this.connection);
-  }
+  ) {}
 
   async run(job: Job, item: BatchItemJob, signal: AbortSignal): Promise<void> {
     const { batchId, index, tenantId } = item;
     const log = this.logger.child({ jobId: job.id, batchId, index, tenantId });
+    // A job run again after its item was recorded (a worker died after recording, the sweep re-added it): nothing to do.
+    if (await this.store.hasResult(batchId, index)) return;
     const line = await this.store.item(batchId, index);
     if (!line) return; // the batch expired
     const { body } = line;
@@ -65,6 +36,7 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
     let finishReason = 'stop';
     let stopSequence: string | undefined;
     let outcome: BatchOutputLine;
+    let counted: { promptTokens: number; completionTokens: number } | undefined;
     try {
       const stream = this.router.stream(body.model, { messages: body.messages, params: toGenerationParams(body) }, signal, log, String(job.id), {
         tenantId,
@@ -76,7 +48,7 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
         else if (chunk.type === 'usage') usage = { ...usage, ...chunk.usage };
         else if (chunk.type === 'finish') [finishReason, stopSequence] = [chunk.reason, chunk.stopSequence];
       }
-      const counted = { promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 };
+      counted = { promptTokens: usage?.promptTokens ?? 0, completionTokens: usage?.completionTokens ?? 0 };
       outcome = {
         id: `batch_req_${index}`,
         custom_id: line.custom_id,
@@ -96,9 +68,6 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
         },
         error: null,
       };
-      if (await this.store.record(batchId, index, outcome)) {
-        await this.accounting.recordFinished(tenantId, String(job.id), body.model, counted, limitsFor(this.config, tenantId).tokensPerMinute);
-      }
     } catch (error) {
       if (signal.aborted) throw error; // shutdown or cancel: BullMQ decides (hand-back re-runs it)
       const attemptsLeft = (job.opts.attempts ?? 1) - job.attemptsMade - 1;
@@ -109,8 +78,11 @@ export class BatchItemRunnerService implements OnApplicationShutdown {
       const code = error instanceof UpstreamError ? error.code : 'internal_error';
       if (!(error instanceof UpstreamError)) log.error({ err: error }, 'batch item failed');
       outcome = { id: `batch_req_${index}`, custom_id: line.custom_id, response: null, error: { code, message: (error as Error).message } };
-      await this.store.record(batchId, index, outcome);
     }
-    await feedBatch(this.store, this.queue, batchId, tenantId, 1, this.config.batches.itemAttempts);
+    // Recording frees the item's slot and takes the next items in one step; if this process dies before
+    // their jobs are added, the recovery sweep adds them. A Redis error here fails the attempt (the queue retries it).
+    const { recorded, taken } = await this.store.record(batchId, index, outcome);
+    await this.feeder.enqueue(batchId, tenantId, taken);
+    if (recorded && counted) await this.accounting.recordFinished(tenantId, String(job.id), body.model, counted, limitsFor(this.config, tenantId).tokensPerMinute);
   }
 }

@@ -92,7 +92,8 @@ export class GenerationsProcessor implements OnApplicationBootstrap, OnApplicati
 
   /** A job that failed outside the runner (stalled twice, Redis trouble) still ends with one event. */
   private async onFailed(job: Job | undefined, error: Error): Promise<void> {
-    if (!job?.id || job.name !== GENERATE_JOB) return; // a batch item records its own failure
+    // A batch item records its own failure; one that fails outside its runner is recorded by the batch recovery sweep.
+    if (!job?.id || job.name !== GENERATE_JOB) return;
     this.logger.error({ jobId: job.id, err: error.message }, 'generation job failed');
     const data = job.data as Partial<GenerationJob>;
     await this.finisher

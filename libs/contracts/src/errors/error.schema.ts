@@ -25,8 +25,10 @@ export const errorCodeSchema = z.enum([
   'stream_expired',
   /** A streaming client owed more than `api.maxBufferedBytes`, or read nothing of a replay page in time. */
   'slow_consumer',
-  /** The generation's owner died (api or worker) before it ended; the reaper ended it. */
+  /** The generation's owner died (api or worker) before it ended; the reaper ended it. A batch item whose job ended without a result (its worker died twice under it). */
   'abandoned',
+  /** A batch item that had not started when its batch was cancelled. */
+  'cancelled',
 ]);
 export type ErrorCode = z.infer<typeof errorCodeSchema>;
 

@@ -79,10 +79,16 @@ export interface RedisKeys {
   batch(batchId: string): string;
   /** Hash: index → input line JSON. */
   batchItems(batchId: string): string;
-  /** List: indexes not yet enqueued. */
+  /** List: indexes not yet handed to the queue. */
   batchPending(batchId: string): string;
+  /** Sorted set: indexes handed to the queue and not yet recorded (score: when handed over, ms); its size is the batch's slots in use. */
+  batchInflight(batchId: string): string;
   /** Hash: index → output line JSON (successes and failures). */
   batchResults(batchId: string): string;
+  /** Sorted set: batches not known to have ended (score: when the recovery sweep last looked at one, ms; its creation before that). */
+  unfinishedBatches(): string;
+  /** String: held by the worker sweeping unfinished batches this interval (expires by itself). */
+  batchRecoveryLock(): string;
   /** String: how a batch was created (JSON: endpoint, input file, completion window, metadata), beside its state. */
   batchInfo(batchId: string): string;
   /** Hash: an uploaded file's metadata (a tenant's files share the hash tag `{<tenant>}`). */
@@ -125,7 +131,10 @@ export function redisKeys(prefix: string): RedisKeys {
     batch: (id) => `${prefix}:{batch:${id}}`,
     batchItems: (id) => `${prefix}:{batch:${id}}:items`,
     batchPending: (id) => `${prefix}:{batch:${id}}:pending`,
+    batchInflight: (id) => `${prefix}:{batch:${id}}:inflight`,
     batchResults: (id) => `${prefix}:{batch:${id}}:results`,
+    unfinishedBatches: () => `${prefix}:batches:unfinished`,
+    batchRecoveryLock: () => `${prefix}:batches:recovery-lock`,
     batchInfo: (id) => `${prefix}:{batch:${id}}:info`,
     file: (tenant, id) => `${prefix}:tenant:{${tenant}}:file:${id}`,
     fileContent: (tenant, id) => `${prefix}:tenant:{${tenant}}:file:${id}:content`,

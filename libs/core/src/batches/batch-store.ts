@@ -1,50 +1,44 @@
 import type { Redis } from 'ioredis';
 import type { Batch, BatchInputLine, BatchOutputLine, BatchStatus, RedisKeys } from '@tokenwire/contracts';
-
-/**
- * Records an item's result once and counts it; ends the batch when every item is accounted for.
- * KEYS: 1 batch hash, 2 results hash. ARGV: 1 index, 2 output line JSON, 3 counter (completed|failed), 4 now.
- * Returns 1 when recorded, 0 when the item already had a result (a re-run after a crash).
- */
-const RECORD_LUA = `
-if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], ARGV[3], 1)
-local c = redis.call('HMGET', KEYS[1], 'total', 'completed', 'failed', 'cancelled', 'status')
-if tonumber(c[2]) + tonumber(c[3]) + tonumber(c[4]) >= tonumber(c[1]) then
-  redis.call('HSET', KEYS[1], 'status', (c[5] == 'cancelling') and 'cancelled' or 'completed', 'finishedAt', ARGV[4])
-end
-return 1
-`;
-
-/**
- * Cancels the items not yet enqueued; the ones running finish. KEYS: 1 batch hash, 2 pending list. ARGV: 1 now.
- * Returns how many were cancelled, or -1 when the batch had already ended.
- */
-const CANCEL_LUA = `
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'in_progress' then return -1 end
-local n = redis.call('LLEN', KEYS[2])
-redis.call('DEL', KEYS[2])
-redis.call('HINCRBY', KEYS[1], 'cancelled', n)
-local c = redis.call('HMGET', KEYS[1], 'total', 'completed', 'failed', 'cancelled')
-if tonumber(c[2]) + tonumber(c[3]) + tonumber(c[4]) >= tonumber(c[1]) then
-  redis.call('HSET', KEYS[1], 'status', 'cancelled', 'finishedAt', ARGV[1])
-else
-  redis.call('HSET', KEYS[1], 'status', 'cancelling')
-end
-return n
-`;
+import { CANCEL_LUA, RECORD_LUA, TAKE_LUA } from './batch-store.scripts';
 
 interface BatchCommands {
-  twBatchRecord(batch: string, results: string, index: number, line: string, counter: 'completed' | 'failed', now: number): Promise<number>;
+  twBatchTake(batch: string, pending: string, inflight: string, now: number, defaultConcurrency: number): Promise<string[]>;
+  twBatchRecord(
+    batch: string,
+    results: string,
+    pending: string,
+    inflight: string,
+    now: number,
+    defaultConcurrency: number,
+    index: number,
+    line: string,
+    counter: 'completed' | 'failed',
+    ttlSeconds: number,
+  ): Promise<[number, ...string[]]>;
   twBatchCancel(batch: string, pending: string, now: number): Promise<number>;
 }
 
 const PAGE = 500;
 
+/** What `record` did: whether the result was new, and the indexes taken to fill the freed slot (to be queued by the caller). */
+export interface RecordOutcome {
+  recorded: boolean;
+  taken: number[];
+}
+
+/** The error line of an item that had not started when its batch was cancelled. */
+export const cancelledLine = (index: number, customId: string): BatchOutputLine => ({
+  id: `batch_req_${index}`,
+  custom_id: customId,
+  response: null,
+  error: { code: 'cancelled', message: 'the batch was cancelled before this item started' },
+});
+
 /**
- * Batches in Redis: the input lines, the indexes not yet enqueued, the results and
- * the counters, all under one hash tag. Nothing of a batch is held in process memory.
+ * Batches in Redis: the input lines, the indexes not yet handed to the queue (pending), those handed
+ * over and not yet recorded (in flight: the batch's slots), the results and the counters, all under one
+ * hash tag. Every move between those is one Lua step. Nothing of a batch is held in process memory.
  */
 export class BatchStore {
   private readonly redis: Redis & BatchCommands;
@@ -53,16 +47,24 @@ export class BatchStore {
     redis: Redis,
     private readonly keys: RedisKeys,
     private readonly ttlSeconds: number,
+    /** Slots of a batch whose hash does not say (one created by a version before slots were stored). */
+    private readonly defaultConcurrency: number,
   ) {
     if (!('twBatchRecord' in redis)) {
-      redis.defineCommand('twBatchRecord', { numberOfKeys: 2, lua: RECORD_LUA });
+      redis.defineCommand('twBatchTake', { numberOfKeys: 3, lua: TAKE_LUA });
+      redis.defineCommand('twBatchRecord', { numberOfKeys: 4, lua: RECORD_LUA });
       redis.defineCommand('twBatchCancel', { numberOfKeys: 2, lua: CANCEL_LUA });
     }
     this.redis = redis as Redis & BatchCommands;
   }
 
-  async create(id: string, tenantId: string, lines: BatchInputLine[], now = Date.now()): Promise<void> {
+  /**
+   * Stores a batch with `concurrency` slots. It is listed as unfinished before anything else is written,
+   * so a batch whose api dies after storing it (before feeding it) is fed by the recovery sweep.
+   */
+  async create(id: string, tenantId: string, lines: BatchInputLine[], concurrency: number, now = Date.now()): Promise<void> {
     const k = this.keys;
+    await this.redis.zadd(k.unfinishedBatches(), now, id);
     for (let start = 0; start < lines.length; start += PAGE) {
       const page: Record<string, string> = {};
       lines.slice(start, start + PAGE).forEach((line, i) => (page[start + i] = JSON.stringify(line)));
@@ -73,7 +75,7 @@ export class BatchStore {
     }
     await this.redis
       .multi()
-      .hset(k.batch(id), { id, tenantId, status: 'in_progress', total: lines.length, completed: 0, failed: 0, cancelled: 0, createdAt: now })
+      .hset(k.batch(id), { id, tenantId, status: 'in_progress', total: lines.length, completed: 0, failed: 0, cancelled: 0, concurrency, createdAt: now })
       .expire(k.batch(id), this.ttlSeconds)
       .expire(k.batchItems(id), this.ttlSeconds)
       .expire(k.batchPending(id), this.ttlSeconds)
@@ -95,10 +97,39 @@ export class BatchStore {
     };
   }
 
-  /** Takes the next item index to enqueue, or undefined when none is left (or the batch was cancelled). */
-  async takePending(id: string, count = 1): Promise<number[]> {
-    const taken = await this.redis.lpop(this.keys.batchPending(id), count);
-    return (taken ?? []).map(Number);
+  /** Moves pending indexes into the batch's free slots and returns them; the caller queues their jobs. */
+  async take(id: string): Promise<number[]> {
+    const k = this.keys;
+    const taken = await this.redis.twBatchTake(k.batch(id), k.batchPending(id), k.batchInflight(id), Date.now(), this.defaultConcurrency);
+    return taken.map(Number);
+  }
+
+  /** The in-flight indexes and when each was handed to the queue (ms). */
+  async inFlight(id: string): Promise<Array<{ index: number; since: number }>> {
+    const flat = await this.redis.zrange(this.keys.batchInflight(id), 0, -1, 'WITHSCORES');
+    const entries: Array<{ index: number; since: number }> = [];
+    for (let i = 0; i < flat.length; i += 2) entries.push({ index: Number(flat[i]), since: Number(flat[i + 1]) });
+    return entries;
+  }
+
+  async hasResult(id: string, index: number): Promise<boolean> {
+    return (await this.redis.hexists(this.keys.batchResults(id), String(index))) === 1;
+  }
+
+  /** Batches not known to have ended, least recently swept first. */
+  async unfinished(limit: number): Promise<Array<{ id: string; sweptAt: number }>> {
+    const flat = await this.redis.zrange(this.keys.unfinishedBatches(), 0, limit - 1, 'WITHSCORES');
+    const entries: Array<{ id: string; sweptAt: number }> = [];
+    for (let i = 0; i < flat.length; i += 2) entries.push({ id: flat[i]!, sweptAt: Number(flat[i + 1]) });
+    return entries;
+  }
+
+  async markSwept(id: string, now = Date.now()): Promise<void> {
+    await this.redis.zadd(this.keys.unfinishedBatches(), 'XX', now, id);
+  }
+
+  async forgetUnfinished(id: string): Promise<void> {
+    await this.redis.zrem(this.keys.unfinishedBatches(), id);
   }
 
   async item(id: string, index: number): Promise<BatchInputLine | undefined> {
@@ -106,12 +137,22 @@ export class BatchStore {
     return json ? (JSON.parse(json) as BatchInputLine) : undefined;
   }
 
-  /** Records an item's outcome once. False when it was already recorded. */
-  async record(id: string, index: number, line: BatchOutputLine): Promise<boolean> {
+  /** Records an item's outcome once and frees its slot, taking the indexes that fill it. */
+  async record(id: string, index: number, line: BatchOutputLine): Promise<RecordOutcome> {
     const k = this.keys;
-    const recorded = await this.redis.twBatchRecord(k.batch(id), k.batchResults(id), index, JSON.stringify(line), line.error ? 'failed' : 'completed', Date.now());
-    await this.redis.expire(k.batchResults(id), this.ttlSeconds);
-    return recorded === 1;
+    const [recorded, ...taken] = await this.redis.twBatchRecord(
+      k.batch(id),
+      k.batchResults(id),
+      k.batchPending(id),
+      k.batchInflight(id),
+      Date.now(),
+      this.defaultConcurrency,
+      index,
+      JSON.stringify(line),
+      line.error ? 'failed' : 'completed',
+      this.ttlSeconds,
+    );
+    return { recorded: recorded === 1, taken: taken.map(Number) };
   }
 
   /** Cancels what has not started. Returns the number cancelled, or undefined when the batch had ended. */
@@ -120,14 +161,29 @@ export class BatchStore {
     return n < 0 ? undefined : n;
   }
 
-  /** Result lines in input order, a page at a time (never the whole batch in memory). */
+  /**
+   * Result lines in input order, a page at a time (never the whole batch in memory). Once a batch is
+   * cancelling, an item neither recorded nor in flight was cancelled: the errors carry it as `cancelled`.
+   */
   async *results(id: string, total: number, which: 'output' | 'errors'): AsyncGenerator<string> {
+    const k = this.keys;
+    const status = await this.redis.hget(k.batch(id), 'status');
+    const cancelling = which === 'errors' && (status === 'cancelling' || status === 'cancelled');
+    const inFlight = cancelling ? new Set((await this.inFlight(id)).map((entry) => entry.index)) : new Set<number>();
     for (let start = 0; start < total; start += PAGE) {
       const fields = Array.from({ length: Math.min(PAGE, total - start) }, (_, i) => String(start + i));
-      for (const json of await this.redis.hmget(this.keys.batchResults(id), ...fields)) {
-        if (!json) continue;
-        const isError = json.includes('"response":null');
-        if ((which === 'errors') === isError) yield json;
+      const results = await this.redis.hmget(k.batchResults(id), ...fields);
+      const cancelled = cancelling ? fields.filter((field, i) => !results[i] && !inFlight.has(Number(field))) : [];
+      const inputs = cancelled.length ? await this.redis.hmget(k.batchItems(id), ...cancelled) : [];
+      const inputOf = new Map(cancelled.map((field, i) => [field, inputs[i]]));
+      for (const [i, json] of results.entries()) {
+        const field = fields[i]!;
+        if (json) {
+          if ((which === 'errors') === json.includes('"response":null')) yield json;
+        } else if (inputOf.has(field)) {
+          const input = inputOf.get(field);
+          if (input) yield JSON.stringify(cancelledLine(Number(field), (JSON.parse(input) as BatchInputLine).custom_id));
+        }
       }
     }
   }

@@ -194,6 +194,11 @@ export const tokenwireConfigSchema = z.object({
       ttlSeconds: positiveInt.default(86_400),
       /** Attempts per item (upstream failures before its first token are retried inside each attempt too). */
       itemAttempts: positiveInt.default(3),
+      /**
+       * An item handed to the queue this long ago whose job is missing (its feeder died) is queued again;
+       * one whose job ended without a result is recorded as failed (`abandoned`). The sweep runs every half of it (at most 10 s).
+       */
+      recoverAfterMs: positiveInt.default(10_000),
     })
     .prefault({}),
   log: z
@@ -317,6 +322,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_BATCH_MAX_ITEMS: ['batches', 'maxItems'],
   TOKENWIRE_BATCH_BODY_LIMIT: ['batches', 'bodyLimit'],
   TOKENWIRE_BATCH_TTL_SECONDS: ['batches', 'ttlSeconds'],
+  TOKENWIRE_BATCH_RECOVER_AFTER_MS: ['batches', 'recoverAfterMs'],
   OLLAMA_DISCOVER_URLS: ['ollama', 'discover'],
   TOKENWIRE_AUTH_ENABLED: ['auth', 'enabled'],
   TOKENWIRE_ADMIN_TOKEN: ['auth', 'adminToken'],
