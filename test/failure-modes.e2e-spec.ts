@@ -240,28 +240,38 @@ describe('known failure modes across processes', () => {
     assert.ok(await Promise.race([openaiRequest.closedEarly.then(() => true), new Promise<boolean>((r) => setTimeout(r, 3000, false))]));
   });
 
-  it('7. limits correct when scaled out, on a Redis that forbids SCRIPT: Lua runs through EVALSHA/EVAL', async () => {
+  it('7. limits correct when scaled out (two api processes share one bucket), on a Redis that forbids SCRIPT: Lua runs through EVALSHA/EVAL', async () => {
     const redis = new PrivateRedis(['--rename-command', 'SCRIPT', '']);
     await redis.start();
-    const gateway = await startGateway({
-      redis: { url: redis.url },
-      limits: { requestsPerMinute: 3 },
-      models: [{ name: 'demo', provider: 'demo', options: { tokenDelayMs: 1, tokens: 5 } }],
-    });
+    const env = {
+      REDIS_URL: redis.url,
+      TOKENWIRE_REDIS_PREFIX: uniquePrefix(),
+      TOKENWIRE_CONFIG: writeConfigFile({ limits: { requestsPerMinute: 3 }, models: [{ name: 'demo', provider: 'demo', options: { tokenDelayMs: 1, tokens: 5 } }] }),
+    };
+    const started = await Promise.allSettled([spawnApp('api', env), spawnApp('api', env), spawnApp('worker', env)]);
+    const apps = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     try {
+      assert.equal(apps.length, 3, 'two api processes and a worker started');
+      const [first, second] = apps as [AppProcess, AppProcess];
+      assert.notEqual(first.url, second.url);
+      const byApi: Record<string, number[]> = { first: [], second: [] };
       const statuses: number[] = [];
-      for (let i = 0; i < 5; i++) {
-        const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+      for (let i = 0; i < 6; i++) {
+        const [name, api] = i % 2 === 0 ? (['first', first] as const) : (['second', second] as const);
+        const response = await fetch(`${api.url}/v1/chat/completions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'x' }] }),
         });
         statuses.push(response.status);
+        byApi[name]!.push(response.status);
         await response.arrayBuffer();
       }
-      assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+      // Three requests a minute for the tenant, whichever process answers: each process alone would have let three through.
+      assert.deepEqual(statuses, [200, 200, 200, 429, 429, 429]);
+      assert.deepEqual(byApi, { first: [200, 200, 429], second: [200, 429, 429] });
     } finally {
-      await gateway.close();
+      await Promise.all(apps.map((app) => app.stop('SIGKILL')));
       await redis.destroy();
     }
   });

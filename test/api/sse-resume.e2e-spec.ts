@@ -54,13 +54,24 @@ describe('job SSE stream with Last-Event-ID resume', () => {
     assert.equal(view.text, new DemoProvider(DEMO_OPTIONS).replyTokens([{ role: 'user', content: 'finished' }]).join(''));
   });
 
-  it('DELETE cancels a running generation; a second DELETE answers 409', async () => {
+  it('DELETE cancels a running generation (after its first chunk); a second DELETE answers 409', async () => {
     const id = await create('cancel me');
-    const stream = readSse(`${gateway.url}/v1/generations/${id}/events`);
-    await new Promise((r) => setTimeout(r, 100));
+    // Cancelled once it really runs: the first chunk has reached this reader.
+    let firstChunk!: () => void;
+    const running = new Promise<void>((resolve) => (firstChunk = resolve));
+    const stream = readSse(`${gateway.url}/v1/generations/${id}/events`, {
+      until: (event) => {
+        if (event.event === 'chunk') firstChunk();
+        return false;
+      },
+    });
+    await running;
+    assert.equal(((await (await fetch(`${gateway.url}/v1/generations/${id}`)).json()) as { status: string }).status, 'running');
     const cancel = await fetch(`${gateway.url}/v1/generations/${id}`, { method: 'DELETE' });
     assert.equal(cancel.status, 202);
     const { events } = await stream;
+    assert.ok(events.some((e) => e.event === 'chunk'), 'chunks before the cancel');
+    assert.ok(events.filter((e) => e.event === 'chunk').length < DEMO_OPTIONS.tokens, 'the reply was cut short');
     assert.equal(events.at(-1)?.event, 'cancelled');
     assert.equal(events.filter((e) => ['done', 'error', 'cancelled'].includes(e.event ?? '')).length, 1);
     const again = await fetch(`${gateway.url}/v1/generations/${id}`, { method: 'DELETE' });
