@@ -148,7 +148,7 @@ describe('batch recovery from the state a crash leaves', () => {
     redis = new Redis(testRedisUrl());
     queue = new Queue(GENERATIONS_QUEUE, { connection: redisOptionsFromUrl(testRedisUrl()), prefix: redisKeys(prefix).bullPrefix() });
     store = new BatchStore(redis, redisKeys(prefix), 3600, 4);
-    feeder = new BatchFeeder(store, queue, { attempts: 1, keepJobsSeconds: 3600 });
+    feeder = new BatchFeeder(store, queue, { attempts: 1, keepFailedJobsSeconds: 3600 });
     const env = {
       REDIS_URL: testRedisUrl(),
       TOKENWIRE_REDIS_PREFIX: prefix,
@@ -202,13 +202,27 @@ describe('batch recovery from the state a crash leaves', () => {
     assert.deepEqual(errors.map((l) => [l.custom_id, l.error?.code]), [['failed-job-line-0', 'abandoned']]);
   });
 
-  it('feeding an item again under its job id while the job exists adds nothing', async () => {
+  it('feeding an item again under its job id while the job exists adds nothing; a job run after its item was recorded does nothing', async () => {
     await store.create('twice', 'default', inputs('twice', 1), 1);
     assert.deepEqual(await store.take('twice'), [0]);
-    await feeder.enqueue('twice', 'default', [0]);
-    await feeder.enqueue('twice', 'default', [0]);
+    const worker = processes[0]!;
+    process.kill(worker.child.pid!, 'SIGSTOP'); // nothing runs the job while the test counts it
+    try {
+      await feeder.enqueue('twice', 'default', [0]);
+      await feeder.enqueue('twice', 'default', [0]);
+      const jobs = await queue.getJobs(['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed']);
+      assert.equal(jobs.filter((j) => j.id === batchItemJobId('twice', 0)).length, 1);
+    } finally {
+      process.kill(worker.child.pid!, 'SIGCONT');
+    }
     const batch = await ended('twice');
     assert.deepEqual(batch.request_counts, { total: 1, completed: 1, failed: 0, cancelled: 0 });
-    assert.equal((await queue.getJobs(['completed', 'failed', 'waiting', 'active', 'prioritized'])).filter((j) => j.id === batchItemJobId('twice', 0)).length, 1);
+    const [first] = await lines('twice', 'output');
+    // The completed job is gone (removeOnComplete); one added now runs and stops at "already recorded".
+    await waitFor('the completed job to be removed', async () => (await feeder.jobState('twice', 0)) === 'unknown');
+    await feeder.enqueue('twice', 'default', [0]);
+    await waitFor('the late job to complete and be removed', async () => (await feeder.jobState('twice', 0)) === 'unknown');
+    assert.deepEqual(await lines('twice', 'output'), [first], 'the result is the first run\'s');
+    assert.deepEqual((await store.get('twice'))!.request_counts, batch.request_counts);
   });
 });

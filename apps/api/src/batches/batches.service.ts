@@ -58,7 +58,7 @@ export class BatchesService {
     private readonly providers: ProviderRegistry,
   ) {
     this.modelNames = new Set(config.models.map((m) => m.name));
-    this.feeder = new BatchFeeder(store, queue, { attempts: config.batches.itemAttempts, keepJobsSeconds: config.generations.ttlSeconds });
+    this.feeder = new BatchFeeder(store, queue, { attempts: config.batches.itemAttempts, keepFailedJobsSeconds: config.generations.ttlSeconds });
   }
 
   /**

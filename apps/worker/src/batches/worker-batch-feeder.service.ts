@@ -12,7 +12,7 @@ export class WorkerBatchFeeder extends BatchFeeder implements OnApplicationShutd
   constructor(store: BatchStore, @Inject(TOKENWIRE_CONFIG) config: TokenwireConfig, @Inject(REDIS_KEYS) keys: RedisKeys) {
     const connection = bullConnection(config.redis);
     const queue = new Queue(GENERATIONS_QUEUE, { connection, prefix: keys.bullPrefix() });
-    super(store, queue, { attempts: config.batches.itemAttempts, keepJobsSeconds: config.generations.ttlSeconds });
+    super(store, queue, { attempts: config.batches.itemAttempts, keepFailedJobsSeconds: config.generations.ttlSeconds });
     this.ownQueue = queue;
     this.connection = connection;
   }

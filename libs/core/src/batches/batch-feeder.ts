@@ -14,7 +14,7 @@ export class BatchFeeder {
   constructor(
     private readonly store: BatchStore,
     private readonly queue: Queue,
-    private readonly options: { attempts: number; keepJobsSeconds: number },
+    private readonly options: { attempts: number; keepFailedJobsSeconds: number },
   ) {}
 
   /** Fills the batch's free slots. Returns how many items were queued. */
@@ -32,7 +32,7 @@ export class BatchFeeder {
   /** Adds the jobs of items already in flight (idempotent by job id). */
   async enqueue(batchId: string, tenantId: string, indexes: number[]): Promise<void> {
     if (!indexes.length) return;
-    const { attempts, keepJobsSeconds } = this.options;
+    const { attempts, keepFailedJobsSeconds } = this.options;
     await this.queue.addBulk(
       indexes.map((index) => ({
         name: BATCH_ITEM_JOB,
@@ -42,9 +42,11 @@ export class BatchFeeder {
           priority: BATCH_PRIORITY,
           attempts,
           backoff: { type: 'exponential', delay: 500 },
-          // Kept a while after they end, so a late re-add of the same id is a no-op; the result lives in the batch.
-          removeOnComplete: { age: keepJobsSeconds },
-          removeOnFail: { age: keepJobsSeconds },
+          // A completed item's result lives in the batch, so its job goes at once (a late re-add of it runs
+          // and stops at the runner's "already recorded" check). A failed one stays a while: the recovery
+          // sweep reads its state to record the item as abandoned.
+          removeOnComplete: true,
+          removeOnFail: { age: keepFailedJobsSeconds },
         },
       })),
     );
