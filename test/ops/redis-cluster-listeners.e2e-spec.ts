@@ -85,6 +85,11 @@ describe('Redis Cluster: listeners across api processes', () => {
 
   it('the last client leaving the OpenAI route cancels the generation (no other listener on any api process)', async () => {
     const id = await openAiClientThatLeaves(3);
+    // Read only once it has ended: a reader on api 2 opened sooner would be "another listener", and rightly keep it going.
+    await waitFor('the generation to end', async () => {
+      const view = (await (await fetch(`${second.url}/v1/generations/${id}`)).json()) as { status: string };
+      return ['done', 'cancelled', 'error'].includes(view.status);
+    });
     const { events } = await readSse(`${second.url}/v1/generations/${id}/events`);
     assert.equal((JSON.parse(events.at(-1)!.data) as StreamEvent).type, 'cancelled');
   });

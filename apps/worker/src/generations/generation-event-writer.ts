@@ -44,12 +44,14 @@ interface PendingEvent {
  */
 export class GenerationEventWriter {
   private seq: number;
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Appends sent and not yet settled; `whenSettled` waits for them all. Counted, not tracked: a token allocates nothing for it. */
+  private inFlight = 0;
+  private allSettled?: { promise: Promise<void>; resolve: () => void };
   private last: Promise<unknown> = Promise.resolve();
   /** Events written or queued and not yet acknowledged, by seq (in seq order). */
   private pending = new Map<number, PendingEvent>();
-  /** The last ACKNOWLEDGED_KEPT acknowledged events, oldest first. */
-  private readonly acknowledged: PendingEvent[] = [];
+  /** At least the last ACKNOWLEDGED_KEPT acknowledged events, oldest first (trimmed by halves: no shift per token). */
+  private acknowledged: PendingEvent[] = [];
   private recovery?: Promise<void>;
   private failure: unknown;
   private text = '';
@@ -106,7 +108,7 @@ export class GenerationEventWriter {
    */
   backpressure(): Promise<unknown> | undefined {
     if (this.recovery && this.pending.size > MAX_QUEUED_WHILE_RECOVERING) return this.recovery;
-    if (this.inFlight.size > MAX_IN_FLIGHT) return this.last;
+    if (this.inFlight > MAX_IN_FLIGHT) return this.last;
     return undefined;
   }
 
@@ -118,7 +120,7 @@ export class GenerationEventWriter {
   /** Waits for every append so far (through a recovery); throws the first write failure. */
   async flush(): Promise<void> {
     this.flushText();
-    while (this.recovery || this.inFlight.size) await (this.recovery ?? Promise.all(this.inFlight));
+    while (this.recovery || this.inFlight) await (this.recovery ?? this.whenSettled());
     if (this.failure) throw this.failure;
   }
 
@@ -141,13 +143,34 @@ export class GenerationEventWriter {
   }
 
   private send(event: PendingEvent): void {
-    const sent = this.appendEvent(event.seq, event.body).then(
-      (result) => this.settle(event, result),
-      (error: unknown) => this.startRecovery(error),
+    this.inFlight++;
+    this.last = this.appendEvent(event.seq, event.body).then(
+      (result) => {
+        this.settledOne();
+        this.settle(event, result);
+      },
+      (error: unknown) => {
+        this.settledOne();
+        this.startRecovery(error);
+      },
     );
-    const tracked = sent.finally(() => this.inFlight.delete(tracked));
-    this.inFlight.add(tracked);
-    this.last = tracked;
+  }
+
+  private settledOne(): void {
+    if (--this.inFlight > 0 || !this.allSettled) return;
+    this.allSettled.resolve();
+    this.allSettled = undefined;
+  }
+
+  /** Resolves once every append sent so far has settled. */
+  private whenSettled(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    if (!this.allSettled) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.allSettled = { promise, resolve };
+    }
+    return this.allSettled.promise;
   }
 
   private settle(event: PendingEvent, result: AppendResult): void {
@@ -160,7 +183,7 @@ export class GenerationEventWriter {
     if (!this.pending.delete(event.seq)) return;
     if (event.seq <= (this.acknowledged.at(-1)?.seq ?? 0)) return; // a lost event sent again: already kept
     this.acknowledged.push(event);
-    if (this.acknowledged.length > ACKNOWLEDGED_KEPT) this.acknowledged.shift();
+    if (this.acknowledged.length >= 2 * ACKNOWLEDGED_KEPT) this.acknowledged = this.acknowledged.slice(ACKNOWLEDGED_KEPT);
   }
 
   private refuse(refusal: WriteRefusal): void {
@@ -190,7 +213,7 @@ export class GenerationEventWriter {
     let lastError = cause;
     let delayMs = 50;
     // Every pipelined append settles first (ioredis retries some itself): their outcomes say where the log stands.
-    await Promise.all(this.inFlight);
+    await this.whenSettled();
     while (!this.refused && !this.failure) {
       const next = this.pending.values().next().value;
       if (!next) break;
