@@ -17,3 +17,4 @@ export * from './responses/map-responses-event';
 export * from './tgi/tgi.provider';
 export * from './capabilities';
 export * from './internal/grpc-status';
+export * from './internal/follow-abort';

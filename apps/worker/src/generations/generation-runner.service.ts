@@ -11,7 +11,7 @@ import {
   type Logger,
   type TokenwireConfig,
 } from '@tokenwire/core';
-import { UpstreamError, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
+import { UpstreamError, followAbort, type ProviderFinishReason, type ProviderUsage } from '@tokenwire/providers';
 import { UpstreamRouterService } from '../upstream/upstream-router.service';
 import { GenerationEventWriter, boundedPieces, type WriteRefusal } from './generation-event-writer';
 
@@ -70,7 +70,9 @@ export class GenerationRunnerService {
       await this.finisher.finish({ id, tenantId: job.tenantId, model: job.model }, { type: 'cancelled', reason: 'cancelled before start' });
       return 'ended';
     }
+    // The upstream call stops on a cancel (the job's signal) or when this run stops owning the generation.
     const ownership = new AbortController();
+    const unfollow = followAbort(signal, ownership);
     const writer = new GenerationEventWriter(
       this.eventLog,
       id,
@@ -90,7 +92,7 @@ export class GenerationRunnerService {
     this.metrics.runningGenerations.inc();
     const startedAt = performance.now();
     try {
-      await this.pump(run, AbortSignal.any([signal, ownership.signal]), startedAt);
+      await this.pump(run, ownership.signal, startedAt);
       await writer.flush();
       if (writer.refused) return this.stopped(run, writer.refused);
       const { tokens, finishReason, stopSequence } = run.progress;
@@ -105,6 +107,7 @@ export class GenerationRunnerService {
     } catch (error) {
       return await this.endAfter(error, run);
     } finally {
+      unfollow();
       this.metrics.runningGenerations.dec();
     }
   }

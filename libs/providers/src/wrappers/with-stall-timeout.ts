@@ -1,4 +1,5 @@
 import { UpstreamStalledError } from '../errors';
+import { followAbort } from '../internal/follow-abort';
 import type { LanguageModelProvider, ProviderChunk, ProviderRequest, StreamOptions } from '../provider';
 
 /** Bounds on an upstream call's silence. */
@@ -54,8 +55,10 @@ export function withStallTimeout(provider: LanguageModelProvider, limits: number
         if (now - lifeAt >= idleMs) stall.abort(UpstreamStalledError.noBytes(idleMs, sawPart ? 'output' : sawBytes ? 'keep-alives' : 'nothing'));
         else if (firstTokenMs !== undefined && !sawPart && now - startedAt >= firstTokenMs) stall.abort(UpstreamStalledError.noFirstToken(firstTokenMs, sawBytes));
       }, periodMs);
+      // The upstream call stops on a cancel or on a stall: `stall` follows the caller's signal.
+      const unfollow = followAbort(signal, stall);
       try {
-        for await (const chunk of provider.stream(request, { ...options, signal: AbortSignal.any([signal, stall.signal]), heartbeat })) {
+        for await (const chunk of provider.stream(request, { ...options, signal: stall.signal, heartbeat })) {
           alive = true;
           sawPart = true;
           yield chunk;
@@ -66,6 +69,7 @@ export function withStallTimeout(provider: LanguageModelProvider, limits: number
         throw error;
       } finally {
         clearInterval(check);
+        unfollow();
       }
     },
   };
