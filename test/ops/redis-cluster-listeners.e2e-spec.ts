@@ -93,4 +93,25 @@ describe('Redis Cluster: listeners across api processes', () => {
     const { events } = await readSse(`${second.url}/v1/generations/${id}/events`);
     assert.equal((JSON.parse(events.at(-1)!.data) as StreamEvent).type, 'cancelled');
   });
+
+  it('with redis.clusterPubSub: classic, live channels use PUBLISH and SUBSCRIBE (the comparison switch), and the stream still ends done', async () => {
+    const classic = await startGateway({ ...SETTINGS, redis: { clusterNodes: cluster.nodes, clusterPubSub: 'classic' } });
+    try {
+      const response = await fetch(`${classic.url}/v1/generations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: 'classic' }] }),
+      });
+      const { id } = (await response.json()) as { id: string };
+      const channel = redisKeys(classic.prefix).liveChannel(id);
+      const reading = readSse(`${classic.url}/v1/generations/${id}/events`);
+      await waitFor('a classic subscription to the live channel', async () => (await subscribers('NUMSUB', channel)) === 1);
+      assert.equal(await subscribers('SHARDNUMSUB', channel), 0);
+      const events = (await reading).events.map((e) => JSON.parse(e.data) as StreamEvent);
+      assert.equal(events.at(-1)?.type, 'done');
+      assert.equal(events.filter((e) => e.type === 'chunk').length, 80);
+    } finally {
+      await classic.close();
+    }
+  });
 });
