@@ -101,6 +101,29 @@ export class PrivateRedisCluster {
     return owner.port;
   }
 
+  /** The slot of `key`. */
+  async slotOf(key: string): Promise<number> {
+    return Number((await this.cli(this.livePorts()[0]!, 'cluster', 'keyslot', key)).trim());
+  }
+
+  /**
+   * Moves one slot and its keys to the master on port `to`, as a resharding does, step by step:
+   * IMPORTING / MIGRATING, MIGRATE the keys in batches, then SETSLOT NODE on every master.
+   */
+  async migrateSlot(slot: number, to: number): Promise<void> {
+    const masters = (await this.view()).filter((node) => node.role === 'master' && !node.failed);
+    const source = masters.find((node) => node.slots.some(([first, last]) => slot >= first && slot <= last))!;
+    const target = masters.find((node) => node.port === to)!;
+    await this.cli(target.port, 'cluster', 'setslot', String(slot), 'importing', source.id);
+    await this.cli(source.port, 'cluster', 'setslot', String(slot), 'migrating', target.id);
+    for (;;) {
+      const keys = (await this.cli(source.port, 'cluster', 'getkeysinslot', String(slot), '100')).split('\n').filter((key) => key.trim());
+      if (!keys.length) break;
+      await this.cli(source.port, 'migrate', '127.0.0.1', String(target.port), '', '0', '5000', 'KEYS', ...keys);
+    }
+    for (const node of masters) await this.cli(node.port, 'cluster', 'setslot', String(slot), 'node', target.id);
+  }
+
   /** Kills one node with SIGKILL (a crash: no goodbye to the cluster). */
   kill(port: number): void {
     this.children.get(port)?.kill('SIGKILL');
