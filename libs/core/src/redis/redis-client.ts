@@ -24,6 +24,9 @@ export function usesShardedPubSub(redis: TokenwireConfig['redis']): boolean {
   return redis.clusterNodes.length > 0 && redis.clusterPubSub === 'sharded';
 }
 
+/** How often the sharded subscriber re-reads the Cluster's slots map (one CLUSTER SLOTS per api process). */
+const SLOTS_REFRESH_MS = 5_000;
+
 /**
  * The connection an api process follows live channels on. For sharded pub/sub a Cluster whose
  * SSUBSCRIBEs ioredis routes to one subscriber connection per master (`shardedSubscribers`),
@@ -33,7 +36,10 @@ export function usesShardedPubSub(redis: TokenwireConfig['redis']): boolean {
 export function createLiveSubscriberClient(redis: TokenwireConfig['redis'], connectionName: string): Redis {
   if (!usesShardedPubSub(redis)) return createRedisClient(redis, { connectionName, enableAutoPipelining: false });
   const { host: _host, port: _port, db: _db, ...credentials } = redisConnectionOptions(redis);
-  return new Cluster(redis.clusterNodes, { shardedSubscribers: true, redisOptions: { ...credentials, connectionName } }) as unknown as Redis;
+  // A slot that migrates (resharding) takes its shard channels along, and Redis drops their subscribers
+  // with an SUNSUBSCRIBE ioredis does not report; a periodic slots refresh notices the new owner, and
+  // ioredis then subscribes there and emits 'subscribersReady' (the api re-reads the logs on it).
+  return new Cluster(redis.clusterNodes, { shardedSubscribers: true, slotsRefreshInterval: SLOTS_REFRESH_MS, redisOptions: { ...credentials, connectionName } }) as unknown as Redis;
 }
 
 /** The connection BullMQ gets: options for standalone/Sentinel (it opens its own), a Cluster instance for Cluster. */
