@@ -16,7 +16,9 @@ const GENERATIONS = 12;
  * A master of a real Cluster (3 masters, 3 replicas, local processes) killed mid-stream: streams on
  * the other shards go on untouched; streams on the failed shard pause until its replica takes over,
  * then go on (the worker's appends are retried, the api re-subscribes its sharded channels and
- * re-reads the logs); every generation ends exactly once, done.
+ * re-reads the logs); every generation ends exactly once, done. Then the same with the master that
+ * holds the BullMQ queue (the replica of the first victim is a master by then; the cluster still has
+ * a replica for every other master).
  */
 describe('Redis Cluster failover', () => {
   const cluster = new PrivateRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 1000 });
@@ -35,25 +37,27 @@ describe('Redis Cluster failover', () => {
     await cluster.stop();
   });
 
-  it('a master killed mid-stream: other shards unaffected, its streams resume after the replica takes over, each ends exactly once', async () => {
+  /**
+   * Starts GENERATIONS streams, kills the master `choose` picks once all are under way, waits for its
+   * replica to take over, and checks every stream: complete (seqs 1..n, one terminal event, the full
+   * reply) and done, in what its reader saw and in its log. Returns the failover's duration.
+   */
+  const streamsThroughFailover = async (run: string, choose: (owners: Map<string, number>, queueMaster: number) => number | undefined) => {
     const keys = redisKeys(gateway.prefix);
-    // The queue's own shard is not the one killed here: BullMQ's failover is not under test.
     const queueMaster = await cluster.masterOf(`${keys.bullPrefix()}:generations:wait`);
+    const prompts = Array.from({ length: GENERATIONS }, (_, i) => `${run} ${i}`);
     const ids: string[] = [];
-    for (let i = 0; i < GENERATIONS; i++) {
+    for (const prompt of prompts) {
       const response = await fetch(`${gateway.url}/v1/generations`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: `failover ${i}` }] }),
+        body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content: prompt }] }),
       });
       ids.push(((await response.json()) as { id: string }).id);
     }
     const owners = new Map(await Promise.all(ids.map(async (id) => [id, await cluster.masterOf(keys.eventLog(id))] as const)));
-    const victim = [...new Set(owners.values())].find((port) => port !== queueMaster);
-    assert.ok(victim, 'some generation lives on a shard other than the queue');
-    const onVictim = ids.filter((id) => owners.get(id) === victim);
-    const elsewhere = ids.filter((id) => owners.get(id) !== victim);
-    assert.ok(onVictim.length > 0 && elsewhere.length > 0, `generations on both kinds of shard (${onVictim.length} on the victim)`);
+    const victim = choose(owners, queueMaster);
+    assert.ok(victim, 'a master to kill');
 
     const received = new Map<string, number>();
     const readers = ids.map((id) =>
@@ -69,19 +73,32 @@ describe('Redis Cluster failover', () => {
     await cluster.waitForFailover();
     const failoverMs = Date.now() - killedAt;
 
-    const streams = new Map(ids.map((id, i) => [id, readers[i]!] as const));
-    for (const id of ids) {
-      const events = await streams.get(id)!;
+    for (const [i, id] of ids.entries()) {
+      const events = await readers[i]!;
       assertCompleteStream(events);
       assert.equal(events.at(-1)?.type, 'done', `generation ${id} (${owners.get(id) === victim ? 'on the failed shard' : 'elsewhere'}) ended done`);
-      const prompt = `failover ${ids.indexOf(id)}`;
-      assert.equal(visibleText(events), new DemoProvider(SLOW).replyTokens([{ role: 'user', content: prompt }]).join(''));
+      assert.equal(visibleText(events), new DemoProvider(SLOW).replyTokens([{ role: 'user', content: prompts[i]! }]).join(''));
     }
     // Exactly one terminal event in each log too (not only in what one reader saw).
     for (const id of ids) {
       const { events } = await readSse(`${gateway.url}/v1/generations/${id}/events`);
       assert.equal(events.map((e) => JSON.parse(e.data) as StreamEvent).filter((e) => ['done', 'error', 'cancelled'].includes(e.type)).length, 1);
     }
-    console.log(`failover took ${failoverMs} ms; ${onVictim.length} of ${GENERATIONS} generations on the failed shard`);
+    const onVictim = ids.filter((id) => owners.get(id) === victim).length;
+    console.log(`${run}: failover took ${failoverMs} ms; ${onVictim} of ${GENERATIONS} generations on the failed shard`);
+  };
+
+  it('a master killed mid-stream: other shards unaffected, its streams resume after the replica takes over, each ends exactly once', async () => {
+    // A shard with some of the generations but not the queue (the next test kills the queue's).
+    await streamsThroughFailover('generations', (owners, queueMaster) => {
+      const victim = [...new Set(owners.values())].find((port) => port !== queueMaster);
+      const onVictim = [...owners.values()].filter((port) => port === victim).length;
+      assert.ok(onVictim > 0 && onVictim < owners.size, `generations on the failed shard and elsewhere (${onVictim} of ${owners.size})`);
+      return victim;
+    });
+  });
+
+  it("the queue's master killed mid-stream (BullMQ's slot, its job locks): every generation still ends done exactly once", async () => {
+    await streamsThroughFailover('queue', (_owners, queueMaster) => queueMaster);
   });
 });
