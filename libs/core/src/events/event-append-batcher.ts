@@ -16,8 +16,11 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** Sends one batch: every append of a turn, in order. Resolves with one code per append. */
-export type SendAppends = (batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>) => Promise<number[]>;
+/** One append's outcome: the script's code, or the error of its own call (a batch sent as separate calls). */
+export type AppendOutcome = number | { error: unknown };
+
+/** Sends one batch: every append of a turn, in order. Resolves with one outcome per append; rejects when the whole batch failed. */
+export type SendAppends = (batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>) => Promise<AppendOutcome[]>;
 
 /** Most appends in one call: bounds the script's size and the time Redis spends in it. */
 const MAX_BATCH = 512;
@@ -69,8 +72,12 @@ export class EventAppendBatcher {
     if (batch.length === 0) return;
     this.pending = [];
     this.send(batch).then(
-      (codes) => {
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(codes[i]!);
+      (outcomes) => {
+        for (let i = 0; i < batch.length; i++) {
+          const outcome = outcomes[i]!;
+          if (typeof outcome === 'number') batch[i]!.resolve(outcome);
+          else batch[i]!.reject(outcome.error);
+        }
       },
       (error: unknown) => {
         for (const append of batch) append.reject(error);

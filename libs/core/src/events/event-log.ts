@@ -8,7 +8,7 @@ import {
   type TerminalEventBody,
 } from '@tokenwire/contracts';
 import { APPEND_EVENT_LUA, APPEND_EVENTS_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA } from './event-log.scripts';
-import { EventAppendBatcher, type AppendTarget } from './event-append-batcher';
+import { EventAppendBatcher, type AppendOutcome, type AppendTarget } from './event-append-batcher';
 
 interface EventLogCommands {
   twAppendEvent(
@@ -161,14 +161,15 @@ export class EventLog {
   }
 
   /** One script call per append (a Cluster: each generation on its own slot). */
-  private sendEach(batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>): Promise<number[]> {
+  private sendEach(batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>): Promise<AppendOutcome[]> {
     const { maxEvents, ttlSeconds } = this.limits;
     return Promise.all(
       batch.map(({ target: t, id, json }) =>
-        this.redis.twAppendEvent(t.log, t.marker, t.meta, id, json, t.channel, maxEvents, ttlSeconds, t.runToken, this.publish).catch((error: unknown) => {
+        this.redis.twAppendEvent(t.log, t.marker, t.meta, id, json, t.channel, maxEvents, ttlSeconds, t.runToken, this.publish).catch((error: unknown): AppendOutcome => {
           // The single-event script raises for an id held by a different entry; the batch reports it as a code.
           if (error instanceof Error && /equal or smaller than the target stream top item/.test(error.message)) return ID_TAKEN;
-          throw error;
+          // Only this append failed (its shard is failing over, say): the other generations of the turn are not touched.
+          return { error };
         }),
       ),
     );
