@@ -101,28 +101,55 @@ const stripBom = (text: string) => (text.startsWith(BOM) ? text.slice(1) : text)
  * `heartbeat` is called for every read, keep-alive bytes included (StreamOptions.heartbeat).
  */
 export async function* readText(body: Readable, signal: AbortSignal, heartbeat?: () => void): AsyncGenerator<string> {
-  body.setEncoding('utf8'); // a multi-byte character split across reads is kept whole
-  let completed = false;
-  let first = true;
+  const reader = new BodyText(body, signal, heartbeat);
   try {
     for await (const chunk of body) {
-      heartbeat?.();
-      let text = chunk as string;
-      if (first) {
-        if (!text) continue;
-        first = false;
-        text = stripBom(text);
-        if (!text) continue;
-      }
-      yield text;
+      const text = reader.text(chunk as string);
+      if (text) yield text;
     }
-    completed = true;
+    reader.completed = true;
   } catch (error) {
-    if (signal.aborted) throw signal.reason;
-    if (isDecompressionError(error)) throw new UpstreamProtocolError(`upstream body does not decompress: ${(error as Error).message}`, { cause: error });
-    throw new UpstreamClosedError(`upstream connection failed mid-stream: ${(error as Error).message}`);
+    throw reader.failure(error);
   } finally {
-    if (!completed) body.destroy();
+    reader.close();
+  }
+}
+
+/**
+ * The shared part of reading a body as text: the BOM, the heartbeat, the error mapping and the
+ * destroy on an early exit. A class rather than a generator so that sseMessages can read the body
+ * in its own loop: one async-generator hop less per token (bench/provider-chain.ts).
+ */
+class BodyText {
+  completed = false;
+  private first = true;
+
+  constructor(
+    private readonly body: Readable,
+    private readonly signal: AbortSignal,
+    private readonly heartbeat: (() => void) | undefined,
+  ) {
+    body.setEncoding('utf8'); // a multi-byte character split across reads is kept whole
+  }
+
+  /** The text of one read ('' for nothing to pass on). */
+  text(chunk: string): string {
+    this.heartbeat?.();
+    if (!this.first) return chunk;
+    if (!chunk) return '';
+    this.first = false;
+    return stripBom(chunk);
+  }
+
+  /** The typed error for a read that failed. */
+  failure(error: unknown): unknown {
+    if (this.signal.aborted) return this.signal.reason;
+    if (isDecompressionError(error)) return new UpstreamProtocolError(`upstream body does not decompress: ${(error as Error).message}`, { cause: error });
+    return new UpstreamClosedError(`upstream connection failed mid-stream: ${(error as Error).message}`);
+  }
+
+  close(): void {
+    if (!this.completed) this.body.destroy();
   }
 }
 
@@ -145,9 +172,28 @@ export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<stri
 export async function* sseMessages(body: Readable, signal: AbortSignal, heartbeat?: () => void): AsyncGenerator<EventSourceMessage> {
   const arrived: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (message) => arrived.push(message) });
-  for await (const text of readText(body, signal, heartbeat)) {
-    parser.feed(text);
-    yield* arrived.splice(0);
+  const reader = new BodyText(body, signal, heartbeat);
+  // The body is read here rather than through readText: one async generator per token instead
+  // of two. Only the read's errors are mapped, as readText's are; the parser's and the consumer's pass as they are.
+  const reads = body[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let read: IteratorResult<unknown>;
+      try {
+        read = await reads.next();
+      } catch (error) {
+        throw reader.failure(error);
+      }
+      if (read.done) break;
+      const text = reader.text(read.value as string);
+      if (!text) continue;
+      parser.feed(text);
+      if (arrived.length === 1) yield arrived.pop()!;
+      else if (arrived.length > 1) yield* arrived.splice(0);
+    }
+    reader.completed = true;
+  } finally {
+    reader.close();
   }
 }
 
