@@ -230,6 +230,17 @@ export function providerConformance(name: string, makeServer: () => ProtocolServ
       );
     });
 
+    it('a consumer that stops after the first token closes the upstream connection and ends the stream (withStallTimeout)', async () => {
+      server.script = { tokens: Array.from({ length: 200 }, (_, i) => `${i} `), tokenDelayMs: 10 };
+      const watched = withStallTimeout(provider, 100);
+      const iterator = watched.stream(REQUEST, { signal: new AbortController().signal })[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      assert.equal(first.done, false);
+      assert.deepEqual(await iterator.return?.(), { done: true, value: undefined });
+      assert.ok(await Promise.race([server.lastEarlyClose(), new Promise<false>((r) => setTimeout(r, 2_000, false))]), 'the upstream connection was closed');
+      assert.deepEqual(await iterator.next(), { done: true, value: undefined });
+    });
+
     const noKeepAlive = server.keepAliveForm ? false : 'this protocol server sends no keep-alive';
     it(`keep-alives (${server.keepAliveForm ?? 'none'}) for longer than the stall timeout are life: the text follows (withStallTimeout)`, { skip: noKeepAlive }, async () => {
       server.script = { tokens: ['alive', ' after', ' all'], keepAlive: { everyMs: 50, forMs: 900 } };
