@@ -13,7 +13,8 @@ import {
   type ProviderRequest,
   type ResolvedModel,
 } from '@tokenwire/providers';
-import { CircuitBreaker, type BreakerState } from './circuit-breaker';
+import { CircuitBreaker, type BreakerPermit, type BreakerState } from './circuit-breaker';
+import { RoutedStream, type StartedUpstream } from './routed-stream';
 import { ModelSemaphore } from './model-semaphore';
 import { FleetExhaustedError } from './fleet/fleet-exhausted.error';
 import { FleetRouterService, type RoutingHints } from './fleet/fleet-router.service';
@@ -50,15 +51,26 @@ export class UpstreamRouterService {
   }
 
   /** `holder` identifies the caller's lease on a capped model (the generation id). */
-  async *stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger, holder: string, hints?: RoutingHints): AsyncIterable<ProviderChunk> {
+  stream(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger, holder: string, hints?: RoutingHints): AsyncIterable<ProviderChunk> {
+    return new RoutedStream(() => this.connect(modelName, request, signal, log, holder, hints));
+  }
+
+  /**
+   * Retries and fallbacks up to the first part, then hands the call over (undefined: it ended
+   * without a part). The handed-over call keeps its breaker permit and model slot until
+   * RoutedStream ends it.
+   */
+  private async connect(modelName: string, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger, holder: string, hints?: RoutingHints): Promise<StartedUpstream | undefined> {
     const chain = [modelName, ...(this.fallbacks.get(modelName) ?? [])];
     let lastError: unknown;
     for (const name of chain) {
       if (this.fleets.serves(name)) {
         // A fleet routes, retries on other replicas and backs off busy ones itself (fleet-router.service.ts).
+        const rest = this.fleets.stream(name, request, signal, log, hints)[Symbol.asyncIterator]();
         try {
-          yield* this.fleets.stream(name, request, signal, log, hints);
-          return;
+          const first = await rest.next();
+          if (first.done) return undefined;
+          return { first: first.value, rest, failed: () => undefined, end: () => Promise.resolve() };
         } catch (error) {
           if (!(error instanceof FleetExhaustedError)) throw error;
           lastError = error.lastError ?? lastError;
@@ -75,23 +87,26 @@ export class UpstreamRouterService {
           log.warn({ upstreamModel: name }, 'circuit open; skipping upstream');
           break;
         }
-        let started = false;
+        let handedOver = false;
         let retryDelay = 0;
         const cap = this.caps.get(name);
         let release: (() => Promise<void>) | undefined;
         try {
           // Inside the try: a call aborted while it waits for a slot still frees its breaker permit.
           release = cap ? await this.semaphore.acquire(this.keys.modelLeases(name), holder, cap, signal) : undefined;
-          for await (const chunk of this.open(resolved, request, signal, log)) {
-            if (!started) {
-              started = true;
-              breaker.succeed(permit);
-              if (name !== modelName || attempt > 1) log.info({ answeredBy: name, attempt }, 'upstream connected after retry/fallback');
-            }
-            yield chunk;
-          }
-          if (!started) breaker.succeed(permit);
-          return;
+          const rest = this.open(resolved, request, signal, log)[Symbol.asyncIterator]();
+          const first = await rest.next();
+          breaker.succeed(permit);
+          if (first.done) return undefined;
+          if (name !== modelName || attempt > 1) log.info({ answeredBy: name, attempt }, 'upstream connected after retry/fallback');
+          handedOver = true;
+          const slot = release;
+          return {
+            first: first.value,
+            rest,
+            failed: (error) => this.judgeAfterStart(error, name, breaker, permit, signal),
+            end: () => this.endCall(breaker, permit, slot, log),
+          };
         } catch (error) {
           if (signal.aborted) throw error;
           if (!(error instanceof UpstreamError)) throw error;
@@ -99,21 +114,34 @@ export class UpstreamRouterService {
           // A non-retryable error (a 400, say) is the request's fault, not the upstream's health.
           if (error.retryable) breaker.fail(permit);
           else breaker.succeed(permit);
-          if (started || !error.retryable) throw error;
+          if (!error.retryable) throw error;
           lastError = error;
           if (attempt === this.config.upstream.maxAttempts) break;
           retryDelay = this.retryDelay(attempt, error);
           log.warn({ upstreamModel: name, attempt, delayMs: retryDelay, code: error.code, status: error.status }, 'upstream failed before the first token; retrying');
         } finally {
-          // Every exit (cancel, a consumer that stopped reading, an unexpected error) ends the permit.
-          breaker.release(permit);
-          await release?.().catch((error: unknown) => log.warn({ err: error }, 'cannot release a model slot; its lease will expire'));
+          // Every exit before the hand-over (cancel, an unexpected error) ends the permit; after it, RoutedStream does.
+          if (!handedOver) await this.endCall(breaker, permit, release, log);
         }
         await sleep(retryDelay, undefined, { signal }); // the slot is free while we wait
       }
       if (name !== chain[chain.length - 1]) log.warn({ upstreamModel: name }, 'upstream exhausted; falling back');
     }
     throw lastError ?? new UpstreamConnectError(`no provider is configured for model "${modelName}"`);
+  }
+
+  /** An error after the first part ends the stream (no silent restart); it still counts for the breaker. */
+  private judgeAfterStart(error: unknown, name: string, breaker: CircuitBreaker, permit: BreakerPermit, signal: AbortSignal): void {
+    if (signal.aborted || !(error instanceof UpstreamError)) return;
+    this.metrics.upstreamErrors.inc({ model: name, code: error.code });
+    if (error.retryable) breaker.fail(permit);
+    else breaker.succeed(permit);
+  }
+
+  /** Every exit of a call (done, cancel, a consumer that stopped reading, an error) ends its permit and frees its slot. */
+  private async endCall(breaker: CircuitBreaker, permit: BreakerPermit, release: (() => Promise<void>) | undefined, log: Logger): Promise<void> {
+    breaker.release(permit);
+    await release?.().catch((error: unknown) => log.warn({ err: error }, 'cannot release a model slot; its lease will expire'));
   }
 
   private open(resolved: ResolvedModel, request: Omit<ProviderRequest, 'model'>, signal: AbortSignal, log: Logger): AsyncIterable<ProviderChunk> {
