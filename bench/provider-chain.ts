@@ -4,7 +4,7 @@
  * the parent consumes it through the real chain: the registry's OpenAICompatibleProvider wrapped
  * by withStallTimeout, and the same under UpstreamRouterService (breaker, retries; no fleet, no cap).
  *
- *   npm run build && node bench/dist/provider-chain.js
+ *   npm run bench:provider-chain   (npm run build && node bench/dist/provider-chain.js)
  *
  * Env: CHAIN_TOKENS (unpaced tokens per stream, 200000), CHAIN_STREAMS (paced concurrent streams,
  * 500), CHAIN_PACED_TOKENS (64), CHAIN_PACE_MS (20), CHAIN_REPS (3).
