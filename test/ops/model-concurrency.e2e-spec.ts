@@ -2,6 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { INestApplicationContext } from '@nestjs/common';
 import { createWorker } from '@tokenwire/worker';
+import { UpstreamRouterService } from '@tokenwire/worker/dist/upstream/upstream-router.service';
+import { LOGGER, REDIS_CLIENT, REDIS_KEYS, type Logger } from '@tokenwire/core';
+import type { RedisKeys } from '@tokenwire/contracts';
+import type { Redis } from 'ioredis';
 import type { StreamEvent } from '@tokenwire/contracts';
 import { FakeOpenAIServer } from '../support/fake-openai-server';
 import { startGateway, testConfig, type TestGateway } from '../support/gateway';
@@ -46,5 +50,24 @@ describe('per-model concurrency cap across workers', () => {
     assert.equal(upstream.requests.length, 8);
     assert.ok(upstream.peakActive <= 2, `the upstream saw ${upstream.peakActive} requests at once`);
     assert.equal(upstream.peakActive, 2, 'the cap was used fully');
+  });
+
+  it('a consumer that stops reading after the first token frees its model slot and closes the upstream call (router hand-over)', async () => {
+    upstream.script = () => ({ tokens: Array.from({ length: 100 }, (_, i) => `${i} `), tokenDelayMs: 50 });
+    const router = secondWorker.get(UpstreamRouterService);
+    const redis = secondWorker.get<string, Redis>(REDIS_CLIENT);
+    const leases = secondWorker.get<string, RedisKeys>(REDIS_KEYS).modelLeases('narrow');
+    const log = secondWorker.get<string, Logger>(LOGGER);
+    const open = (holder: string) =>
+      router.stream('narrow', { messages: [{ role: 'user', content: holder }], params: {} }, new AbortController().signal, log, holder)[Symbol.asyncIterator]();
+    const readers = [open('reader-1'), open('reader-2')];
+    for (const reader of readers) assert.equal((await reader.next()).done, false);
+    const calls = upstream.requests.slice(-2);
+    assert.equal(await redis.zcard(leases), 2, 'both readers hold a slot while they read');
+    for (const reader of readers) assert.deepEqual(await reader.return?.(), { done: true, value: undefined });
+    assert.equal(await redis.zcard(leases), 0, 'return() resolves once both slots are free');
+    for (const call of calls) {
+      assert.ok(await Promise.race([call.closedEarly.then(() => true), new Promise<false>((r) => setTimeout(r, 2_000, false))]), 'the upstream call was closed');
+    }
   });
 });
