@@ -720,24 +720,25 @@ function peerRatioTargets(rows: Row[], direct: Map<string, Row>, key: (r: Row) =
   const gatewayCpu = (r: Row) => (r.mode === 'portkey' ? (r.cpuPer1k.portkey ?? NaN) : (r.cpuPer1k.api ?? NaN) + (r.cpuPer1k.worker ?? NaN) + (r.cpuPer1k.redis ?? 0));
   const at = (r: Row) => `${NAMES[r.mode]}, C = ${r.concurrency}${r.concurrency === 1 ? '' : `, ${ARRIVALS[r.arrival]}`}`;
   const L = ['## Targets against the peer (same run)', '', '| target | measured | verdict |', '|---|---|---|'];
-  const ratio = (name: string, r: Row, ours: number, theirs: number, limit: number, atLeast = false) => {
+  const ratio = (name: string, r: Row, ours: number, theirs: number, limit: number, { atLeast = false, digits = 0, unit = '' } = {}) => {
     const value = ours / theirs;
-    L.push(`| ${name} ${atLeast ? '≥' : '≤'} ${limit}× (${at(r)}) | ${fmt(ours, 3)} / ${fmt(theirs, 3)} = ${fmt(value, 2)}× | ${verdict(atLeast ? value >= limit : value <= limit)} |`);
+    L.push(`| ${name} ${atLeast ? '≥' : '≤'} ${limit}× (${at(r)}) | ${fmt(ours, digits)} / ${fmt(theirs, digits)}${unit} = ${fmt(value, 2)}× | ${verdict(atLeast ? value >= limit : value <= limit)} |`);
   };
+  const cpu = { digits: 3, unit: ' s per 1k tokens' };
   for (const r of rows.filter((x) => x.mode === 'openai' || x.mode === 'sdk' || x.mode === 'socket')) {
     const p = peer.get(key(r));
     const d = direct.get(key(r));
     if (!p || !d) continue;
-    if (r.concurrency === 1000) ratio('gateway CPU per token vs Portkey', r, gatewayCpu(r), gatewayCpu(p), 0.5);
+    if (r.concurrency === 1000) ratio('gateway CPU per token vs Portkey', r, gatewayCpu(r), gatewayCpu(p), 0.5, cpu);
     if (r.concurrency === 1) {
       const added = r.ttftP50 - d.ttftP50;
       L.push(`| added TTFT p50 ≤ 5 ms (${at(r)}) | ${fmt(added)} ms | ${verdict(added <= 5)} |`);
-      ratio('gateway CPU per token vs Portkey', r, gatewayCpu(r), gatewayCpu(p), 1.5);
+      ratio('gateway CPU per token vs Portkey', r, gatewayCpu(r), gatewayCpu(p), 1.5, cpu);
     }
-    if (r.concurrency >= 100 && r.arrival === 'burst') ratio('TTFT p50 vs Portkey', r, r.ttftP50, p.ttftP50, 0.6);
+    if (r.concurrency >= 100 && r.arrival === 'burst') ratio('TTFT p50 vs Portkey', r, r.ttftP50, p.ttftP50, 0.6, { unit: ' ms' });
     if (r.concurrency === 1000) {
-      ratio('tokens/s vs Portkey', r, r.tokensPerSecond, p.tokensPerSecond, 1.5, true);
-      ratio('tokens/s vs direct', r, r.tokensPerSecond, d.tokensPerSecond, 0.6, true);
+      ratio('tokens/s vs Portkey', r, r.tokensPerSecond, p.tokensPerSecond, 1.5, { atLeast: true });
+      ratio('tokens/s vs direct', r, r.tokensPerSecond, d.tokensPerSecond, 0.6, { atLeast: true });
       if (r.arrival === 'burst' && r.stages) L.push(`| queue wait p50 ≤ 300 ms (${at(r)}) | ${fmt(r.stages.queueWaitMs)} ms | ${verdict(r.stages.queueWaitMs <= 300)} |`);
     }
   }
