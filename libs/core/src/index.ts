@@ -11,6 +11,7 @@ export * from './events/event-log';
 export * from './generations/generation-meta.store';
 export * from './core.module';
 export * from './queue/generations-queue.module';
+export * from './queue/live-job-states';
 export * from './tenants/tenant-accounting';
 export * from './generations/generation-finisher';
 export * from './generations/unfinished-generations';

@@ -1,16 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from '@tokenwire/contracts';
-import { BatchStore, LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { BatchStore, LIVE_JOB_STATES, LOGGER, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type Logger, type TokenwireConfig } from '@tokenwire/core';
+import { LeaderFreeSweep } from '../sweeps/leader-free-sweep';
 import { WorkerBatchFeeder } from './worker-batch-feeder.service';
 
 /** Batches looked at per sweep (the least recently swept first, so every batch gets its turn). */
 const SWEEP_BATCHES = 100;
 /** A batch listed as unfinished with no state this long after it was listed: its api died while storing it. */
 const UNSTORED_AFTER_MS = 10 * 60_000;
-/** Job states in which BullMQ still owns the item: queued, running (a stalled one it recovers itself), retrying. */
-const LIVE_JOB_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 
 /**
  * Keeps every batch moving whatever process died where. Per unfinished batch it fills free slots
@@ -22,35 +20,35 @@ const LIVE_JOB_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 
  */
 @Injectable()
 export class BatchRecoveryService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-  private readonly holder = randomUUID();
-  private readonly intervalMs: number;
+  private readonly sweeper: LeaderFreeSweep;
 
   constructor(
     private readonly store: BatchStore,
     private readonly feeder: WorkerBatchFeeder,
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
-    @Inject(REDIS_KEYS) private readonly keys: RedisKeys,
+    @Inject(REDIS_CLIENT) redis: Redis,
+    @Inject(REDIS_KEYS) keys: RedisKeys,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.intervalMs = Math.min(10_000, Math.max(100, Math.floor(config.batches.recoverAfterMs / 2)));
+    this.sweeper = new LeaderFreeSweep(redis, keys.batchRecoveryLock(), LeaderFreeSweep.intervalFor(config.batches.recoverAfterMs), () => this.sweepOnce(), (error) =>
+      logger.warn({ err: error }, 'cannot sweep unfinished batches'),
+    );
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.sweep().catch((error: unknown) => this.logger.warn({ err: error }, 'cannot sweep unfinished batches'));
-    }, this.intervalMs);
-    this.timer.unref();
+    this.sweeper.start();
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.sweeper.stop();
   }
 
   /** One sweep, if no other worker holds this interval's lock. Returns how many items it moved on. */
-  async sweep(): Promise<number> {
-    if (!(await this.redis.set(this.keys.batchRecoveryLock(), this.holder, 'PX', this.intervalMs, 'NX'))) return 0;
+  sweep(): Promise<number> {
+    return this.sweeper.run();
+  }
+
+  private async sweepOnce(): Promise<number> {
     let moved = 0;
     for (const { id, sweptAt } of await this.store.unfinished(SWEEP_BATCHES)) moved += await this.recover(id, sweptAt);
     return moved;

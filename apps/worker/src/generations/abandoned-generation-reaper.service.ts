@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -6,6 +5,7 @@ import { GENERATIONS_QUEUE, type RedisKeys } from '@tokenwire/contracts';
 import {
   GenerationFinisher,
   GenerationMetaStore,
+  LIVE_JOB_STATES,
   LOGGER,
   REDIS_CLIENT,
   REDIS_KEYS,
@@ -16,9 +16,8 @@ import {
   type Logger,
   type TokenwireConfig,
 } from '@tokenwire/core';
+import { LeaderFreeSweep } from '../sweeps/leader-free-sweep';
 
-/** Job states in which BullMQ still owns the job: queued, running (a stalled one it recovers itself), retrying. */
-const LIVE_JOB_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
 /** Generations looked at per sweep. */
 const SWEEP_BATCH = 200;
 
@@ -30,11 +29,9 @@ const SWEEP_BATCH = 200;
  */
 @Injectable()
 export class AbandonedGenerationReaper implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
   private readonly connection: ReturnType<typeof bullConnection>;
   private readonly queue: Queue;
-  private readonly holder = randomUUID();
-  private readonly intervalMs: number;
+  private readonly sweeper: LeaderFreeSweep;
 
   constructor(
     private readonly unfinished: UnfinishedGenerations,
@@ -47,25 +44,27 @@ export class AbandonedGenerationReaper implements OnApplicationBootstrap, OnAppl
   ) {
     this.connection = bullConnection(config.redis);
     this.queue = new Queue(GENERATIONS_QUEUE, { connection: this.connection, prefix: keys.bullPrefix() });
-    this.intervalMs = Math.min(10_000, Math.max(100, Math.floor(config.generations.abandonAfterMs / 2)));
+    this.sweeper = new LeaderFreeSweep(redis, keys.reaperLock(), LeaderFreeSweep.intervalFor(config.generations.abandonAfterMs), () => this.sweepOnce(), (error) =>
+      logger.warn({ err: error }, 'cannot sweep for abandoned generations'),
+    );
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.sweep().catch((error: unknown) => this.logger.warn({ err: error }, 'cannot sweep for abandoned generations'));
-    }, this.intervalMs);
-    this.timer.unref();
+    this.sweeper.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
+    this.sweeper.stop();
     await this.queue.close();
     await closeBullConnection(this.connection);
   }
 
   /** One sweep, if no other worker holds this interval's lock. Returns how many generations it ended. */
-  async sweep(): Promise<number> {
-    if (!(await this.redis.set(this.keys.reaperLock(), this.holder, 'PX', this.intervalMs, 'NX'))) return 0;
+  sweep(): Promise<number> {
+    return this.sweeper.run();
+  }
+
+  private async sweepOnce(): Promise<number> {
     const ids = await this.unfinished.createdBefore(Date.now() - this.config.generations.abandonAfterMs, SWEEP_BATCH);
     let ended = 0;
     for (const id of ids) if (await this.reap(id)) ended++;
