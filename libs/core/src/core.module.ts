@@ -44,7 +44,7 @@ export class CoreModule {
       providers: [
         { provide: TOKENWIRE_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
-        { provide: TokenwireMetrics, useValue: new TokenwireMetrics(service) },
+        { provide: TokenwireMetrics, useValue: new TokenwireMetrics(service, config.metrics.eventLoopResolutionMs) },
         { provide: REDIS_KEYS, useValue: redisKeys(config.redis.prefix) },
         {
           provide: REDIS_CLIENT,

@@ -201,6 +201,16 @@ export const tokenwireConfigSchema = z.object({
       recoverAfterMs: positiveInt.default(10_000),
     })
     .prefault({}),
+  metrics: z
+    .object({
+      /**
+       * Period of the event-loop delay sampler (`nodejs_eventloop_lag_*`). A delay sampler is a timer: at
+       * prom-client's 10 ms it was almost every wake-up of an idle process. A block longer than this is
+       * always seen; a shorter one with probability (its length / this).
+       */
+      eventLoopResolutionMs: positiveInt.default(100),
+    })
+    .prefault({}),
   log: z
     .object({
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -316,6 +326,7 @@ export const ENV_KEYS: Readonly<Record<string, readonly string[]>> = {
   TOKENWIRE_GENERATION_FINISHED_TTL_SECONDS: ['generations', 'finishedTtlSeconds'],
   TOKENWIRE_GENERATION_ABANDON_AFTER_MS: ['generations', 'abandonAfterMs'],
   TOKENWIRE_MAX_EVENTS: ['generations', 'maxEvents'],
+  TOKENWIRE_METRICS_EVENT_LOOP_RESOLUTION_MS: ['metrics', 'eventLoopResolutionMs'],
   LOG_LEVEL: ['log', 'level'],
   LOG_FORMAT: ['log', 'format'],
   TOKENWIRE_BATCH_CONCURRENCY: ['batches', 'concurrency'],
