@@ -1,7 +1,7 @@
 /**
  * Low load: where a token's CPU goes at C = 1.
  *
- *   npm run build && node scripts/with-redis.mjs node bench/dist/low-load.js
+ *   npm run bench:low-load   (npm run build && node scripts/with-redis.mjs node bench/dist/low-load.js)
  *
  * Starts the fake upstream (bench/upstream.ts, paced), one api and one worker (apps/*\/dist/main.js, the
  * default configuration apart from limits far above the load), then measures per process (api, worker,
