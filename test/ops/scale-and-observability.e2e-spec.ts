@@ -83,7 +83,13 @@ describe('two api processes and two workers', () => {
     assert.equal(sum(after, 'tokenwire_ttft_seconds_count', { stage: 'upstream' }) - sum(before, 'tokenwire_ttft_seconds_count', { stage: 'upstream' }), 1);
     assert.equal(sum(after, 'tokenwire_tokens_total', { model: 'demo' }) - sum(before, 'tokenwire_tokens_total', { model: 'demo' }), DEMO_OPTIONS.tokens);
     assert.equal(sum(after, 'tokenwire_inter_token_seconds_count') - sum(before, 'tokenwire_inter_token_seconds_count'), DEMO_OPTIONS.tokens - 1);
-    assert.equal(sum(after, 'tokenwire_generations_total', { outcome: 'done' }) - sum(before, 'tokenwire_generations_total', { outcome: 'done' }), 1);
+    // Counted once the terminal write returns, which can be just after the client has its answer.
+    let doneCount = 0;
+    await waitFor('the done generation to be counted', async () => {
+      doneCount = sum(await scrapeWorkers(), 'tokenwire_generations_total', { outcome: 'done' }) - sum(before, 'tokenwire_generations_total', { outcome: 'done' });
+      return doneCount >= 1;
+    });
+    assert.equal(doneCount, 1);
 
     const apiMetrics = await (await fetch(apis[0]!.metricsUrl!)).text();
     assert.match(apiMetrics, /tokenwire_queue_depth\{[^}]*state="waiting"/);
