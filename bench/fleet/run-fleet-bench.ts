@@ -6,7 +6,7 @@
  * killed mid-run. Writes bench/FLEET-RESULTS.md (the table is also in bench/README.md).
  *
  * Knobs (env): BENCH_FLEET_REPLICAS (8), BENCH_FLEET_CONVERSATIONS (48), BENCH_FLEET_TURNS (8),
- * BENCH_FLEET_USERS (concurrent conversations, 24), BENCH_FLEET_WORKERS (1,4),
+ * BENCH_FLEET_USERS (concurrent conversations, 24), BENCH_FLEET_WORKERS (1,4), BENCH_FLEET_LOAD_MARGIN (2),
  * BENCH_SLOTS / BENCH_CACHE_BLOCKS / BENCH_REPLY_TOKENS (each replica, see fake-replica.ts).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
@@ -231,7 +231,7 @@ async function main(): Promise<void> {
     provider: 'openai-compatible',
     deployments,
     // Chunks of 256 characters and a minimum match of 8 (2 KB): above the 1 KB system prompt.
-    routing: { strategy, chunkChars: 256, minMatchChunks: 8, loadMargin: 2, maxAttempts: 3 },
+    routing: { strategy, chunkChars: 256, minMatchChunks: 8, loadMargin: Number(process.env.BENCH_FLEET_LOAD_MARGIN ?? 2), maxAttempts: 3 },
     health: { probePath: '/health', probeIntervalMs: 1_000, ejectAfterFailures: 2, ejectMs: 10_000 },
   });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tokenwire-fleet-bench-'));
