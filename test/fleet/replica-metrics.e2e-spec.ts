@@ -52,8 +52,15 @@ describe('fleet routing reads replica metrics', () => {
     for (let i = 0; i < count; i++) replies.push(await chat(gateway.url, model));
     return replies;
   };
-  /** Waits until the router's view shows the metrics just set: the given replica serves a request. */
-  const settle = (model: string, replica: string) => waitFor(`${model} to route to ${replica} after a scrape`, async () => (await chat(gateway.url, model)) === replica, { timeoutMs: 10_000, intervalMs: 50 });
+  /**
+   * Waits until the router's view shows the metrics just set: the given replica serves two requests in a
+   * row. One is not enough: equal loads rotate, so half the requests go there before any scrape counts.
+   */
+  const settle = (model: string, replica: string) =>
+    waitFor(`${model} to route to ${replica} after a scrape`, async () => (await chat(gateway.url, model)) === replica && (await chat(gateway.url, model)) === replica, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
 
   it('least outstanding passes over a replica whose own queue is long (vllm:num_requests_waiting)', async () => {
     fleet.replicas[0]!.metricsText = vllmMetrics({ waiting: 5 });

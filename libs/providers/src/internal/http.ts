@@ -111,7 +111,7 @@ export async function* readText(body: Readable, signal: AbortSignal, heartbeat?:
   } catch (error) {
     throw reader.failure(error);
   } finally {
-    reader.close();
+    await reader.close();
   }
 }
 
@@ -122,6 +122,8 @@ export async function* readText(body: Readable, signal: AbortSignal, heartbeat?:
  */
 class BodyText {
   completed = false;
+  /** The protocol's last message was read: what may follow is the body's end, so the connection can be kept. */
+  sawLast = false;
   private first = true;
 
   constructor(
@@ -148,10 +150,39 @@ class BodyText {
     return new UpstreamClosedError(`upstream connection failed mid-stream: ${(error as Error).message}`);
   }
 
-  close(): void {
-    if (!this.completed) this.body.destroy();
+  /**
+   * Destroys the body (closing the upstream connection) when the reader left early, unless the
+   * protocol's last message was read and nobody cancelled: then the rest (the body's end) is read,
+   * for at most KEEP_ALIVE_DRAIN_MS, so the connection goes back to the keep-alive pool.
+   */
+  async close(): Promise<void> {
+    if (this.completed || this.body.readableEnded) return;
+    if (!this.sawLast || this.signal.aborted) {
+      this.body.destroy();
+      return;
+    }
+    const timer = setTimeout(() => this.body.destroy(), KEEP_ALIVE_DRAIN_MS);
+    timer.unref();
+    // Waits a moment for the end (it normally follows the last message at once), so the connection
+    // is free when the caller's next call starts; past that, the drain goes on without the caller.
+    await new Promise<void>((resolve) => {
+      const settled = () => {
+        clearTimeout(timer);
+        clearTimeout(wait);
+        resolve();
+      };
+      const wait = setTimeout(resolve, END_WAIT_MS);
+      this.body.once('end', settled);
+      this.body.once('close', settled);
+      this.body.resume();
+    });
   }
 }
+
+/** How long the end of a body may take after the protocol's last message before its connection is closed instead of kept. */
+const KEEP_ALIVE_DRAIN_MS = 1000;
+/** How long a caller waits for that end before it goes on (the drain continues without it). */
+const END_WAIT_MS = 20;
 
 /** Errors raised by a decoder (bad compressed data), as opposed to the connection failing. */
 const decodeFailures = new WeakSet<object>();
@@ -168,8 +199,12 @@ export async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<stri
   if (rest.trim()) yield rest;
 }
 
-/** The SSE messages of a response body, in order, as they arrive (eventsource-parser; any chunk split). */
-export async function* sseMessages(body: Readable, signal: AbortSignal, heartbeat?: () => void): AsyncGenerator<EventSourceMessage> {
+/**
+ * The SSE messages of a response body, in order, as they arrive (eventsource-parser; any chunk split).
+ * `isLast` names the protocol's last message (OpenAI's `[DONE]`): a consumer that stops there keeps
+ * the connection for the next call; one that stops anywhere else closes it.
+ */
+export async function* sseMessages(body: Readable, signal: AbortSignal, heartbeat?: () => void, isLast?: (message: EventSourceMessage) => boolean): AsyncGenerator<EventSourceMessage> {
   const arrived: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (message) => arrived.push(message) });
   const reader = new BodyText(body, signal, heartbeat);
@@ -188,12 +223,13 @@ export async function* sseMessages(body: Readable, signal: AbortSignal, heartbea
       const text = reader.text(read.value as string);
       if (!text) continue;
       parser.feed(text);
+      if (isLast && arrived.length > 0 && isLast(arrived[arrived.length - 1]!)) reader.sawLast = true;
       if (arrived.length === 1) yield arrived.pop()!;
       else if (arrived.length > 1) yield* arrived.splice(0);
     }
     reader.completed = true;
   } finally {
-    reader.close();
+    await reader.close();
   }
 }
 

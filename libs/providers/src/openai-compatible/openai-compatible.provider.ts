@@ -103,8 +103,8 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
     let sawFinish = false;
     let sent = false;
     try {
-      for await (const message of sseMessages(body, signal, heartbeat)) {
-        if (message.data === '[DONE]') return;
+      for await (const message of sseMessages(body, signal, heartbeat, isDone)) {
+        if (isDone(message)) return;
         const json = parseJsonFrame(message.data);
         // Hot path: a well-formed text chunk skips schema validation (one per token); anything else is checked fully.
         if (isPlainTextChunk(json)) {
@@ -138,3 +138,6 @@ export class OpenAICompatibleProvider implements LanguageModelProvider {
     }
   }
 }
+
+/** OpenAI's last SSE message. */
+const isDone = (message: { data: string }) => message.data === '[DONE]';
