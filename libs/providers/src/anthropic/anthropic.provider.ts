@@ -62,7 +62,7 @@ export class AnthropicProvider implements LanguageModelProvider {
     const toolIndex = new Map<number, number>(); // content block index → tool call index
     let sent = false;
     try {
-      for await (const message of sseMessages(stream, signal, heartbeat)) {
+      for await (const message of sseMessages(stream, signal, heartbeat, isMessageStop)) {
         const json = parseJsonFrame(message.data) as { type?: unknown; delta?: { type?: unknown } };
         // "We may occasionally add new event types": skip what is unknown; what is known must parse.
         const unknownType = typeof json?.type === 'string' && !KNOWN_ANTHROPIC_EVENTS.has(json.type) ? json.type : undefined;
@@ -122,3 +122,5 @@ export class AnthropicProvider implements LanguageModelProvider {
   }
 }
 
+/** Anthropic's last SSE event: a call that ends there keeps its connection for the next. */
+const isMessageStop = (message: { event?: string; data: string }) => message.event === 'message_stop' || message.data.includes('"type":"message_stop"');
