@@ -48,9 +48,12 @@ describe('a worker that lost its job lock', () => {
     });
     assert.equal(created.status, 202);
     const { id } = (await created.json()) as { id: string };
-    const reading = readSse(`${api!.url}/v1/generations/${id}/events`);
+    let chunks = 0;
+    const reading = readSse(`${api!.url}/v1/generations/${id}/events`, { until: (event) => (event.event === 'chunk' && chunks++, false) });
 
     const paused = await workerRunning(workers, id);
+    // Paused once its run has written: then the re-run has something to take back ('restarted').
+    await waitFor('the first run to write a chunk', () => chunks > 0);
     const other = workers.find((w) => w !== paused)!;
     paused.child.kill('SIGSTOP');
     await waitFor('the other worker to re-run the job', () => other.logs.some((l) => l.msg === 'first token' && l.jobId === id), { timeoutMs: 15_000 });
