@@ -16,11 +16,8 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-/** One append's outcome: the script's code, or the error of its own call (a batch sent as separate calls). */
-export type AppendOutcome = number | { error: unknown };
-
-/** Sends one batch: every append of a turn, in order. Resolves with one outcome per append; rejects when the whole batch failed. */
-export type SendAppends = (batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>) => Promise<AppendOutcome[]>;
+/** Sends one batch: every append of a turn, in order. Resolves with one code per append. */
+export type SendAppends = (batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>) => Promise<number[]>;
 
 /** Most appends in one call: bounds the script's size and the time Redis spends in it. */
 const MAX_BATCH = 512;
@@ -72,12 +69,8 @@ export class EventAppendBatcher {
     if (batch.length === 0) return;
     this.pending = [];
     this.send(batch).then(
-      (outcomes) => {
-        for (let i = 0; i < batch.length; i++) {
-          const outcome = outcomes[i]!;
-          if (typeof outcome === 'number') batch[i]!.resolve(outcome);
-          else batch[i]!.reject(outcome.error);
-        }
+      (codes) => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(codes[i]!);
       },
       (error: unknown) => {
         for (const append of batch) append.reject(error);

@@ -8,7 +8,7 @@ import {
   type TerminalEventBody,
 } from '@tokenwire/contracts';
 import { APPEND_EVENT_LUA, APPEND_EVENTS_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA } from './event-log.scripts';
-import { EventAppendBatcher, type AppendOutcome, type AppendTarget } from './event-append-batcher';
+import { EventAppendBatcher, type AppendTarget } from './event-append-batcher';
 
 interface EventLogCommands {
   twAppendEvent(
@@ -78,6 +78,7 @@ const TERMINAL_STATUS: Record<TerminalEventBody['type'], GenerationStatus> = {
 export class EventLog {
   private readonly redis: Redis & EventLogCommands;
   private readonly batcher: EventAppendBatcher;
+  private readonly batchAppends: boolean;
 
   constructor(
     redis: Redis,
@@ -93,9 +94,10 @@ export class EventLog {
       redis.defineCommand('twAppendEvents', { lua: APPEND_EVENTS_LUA });
     }
     this.redis = redis as Redis & EventLogCommands;
-    // On a Cluster the generations of one turn live on different slots: one script call each (auto-pipelined).
-    const isCluster = (redis as { isCluster?: boolean }).isCluster === true;
-    this.batcher = new EventAppendBatcher((batch) => (isCluster ? this.sendEach(batch) : this.sendBatch(batch)));
+    this.batcher = new EventAppendBatcher((batch) => this.sendBatch(batch));
+    // On a Cluster the generations of one turn live on different slots: each append is its own script
+    // call (auto-pipelined), settled on its own, so a shard's failover holds up only its generations.
+    this.batchAppends = (redis as { isCluster?: boolean }).isCluster !== true;
   }
 
   /** Runs `callback` at the end of this event-loop turn, just before the turn's appends go to Redis. */
@@ -137,7 +139,7 @@ export class EventLog {
     return async (seq, body) => {
       // The same JSON as JSON.stringify({ jobId, seq, ...body }), without copying body per token.
       const json = `${head}${seq},${JSON.stringify(body).slice(1)}`;
-      const code = await this.batcher.append(target, `${seq}-0`, json);
+      const code = this.batchAppends ? await this.batcher.append(target, `${seq}-0`, json) : await this.appendOne(target, `${seq}-0`, json);
       if (code === ID_TAKEN) throw new Error(`seq ${seq} of generation ${generationId} is already taken by a different event: two writers for one generation`);
       return APPEND_RESULT[code]!;
     };
@@ -160,19 +162,16 @@ export class EventLog {
     return this.redis.twAppendEvents(keys.length, ...keys, ...args);
   }
 
-  /** One script call per append (a Cluster: each generation on its own slot). */
-  private sendEach(batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>): Promise<AppendOutcome[]> {
+  /** One append as its own script call (a Cluster). */
+  private async appendOne(t: AppendTarget, id: string, json: string): Promise<number> {
     const { maxEvents, ttlSeconds } = this.limits;
-    return Promise.all(
-      batch.map(({ target: t, id, json }) =>
-        this.redis.twAppendEvent(t.log, t.marker, t.meta, id, json, t.channel, maxEvents, ttlSeconds, t.runToken, this.publish).catch((error: unknown): AppendOutcome => {
-          // The single-event script raises for an id held by a different entry; the batch reports it as a code.
-          if (error instanceof Error && /equal or smaller than the target stream top item/.test(error.message)) return ID_TAKEN;
-          // Only this append failed (its shard is failing over, say): the other generations of the turn are not touched.
-          return { error };
-        }),
-      ),
-    );
+    try {
+      return await this.redis.twAppendEvent(t.log, t.marker, t.meta, id, json, t.channel, maxEvents, ttlSeconds, t.runToken, this.publish);
+    } catch (error) {
+      // The single-event script raises for an id held by a different entry; the batched one reports it as a code.
+      if (error instanceof Error && /equal or smaller than the target stream top item/.test(error.message)) return ID_TAKEN;
+      throw error;
+    }
   }
 
   /**
