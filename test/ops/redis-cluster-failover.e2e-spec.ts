@@ -88,12 +88,13 @@ describe('Redis Cluster failover', () => {
     console.log(`${run}: failover took ${failoverMs} ms; ${onVictim} of ${GENERATIONS} generations on the failed shard`);
   };
 
-  // Skipped, and said so: about 1 run in 10 a generation on the killed master never ends. Its meta hash
-  // (tenant, owner) is missing on the promoted replica, so the run's appends are refused as "lost" and
-  // GET answers 404. Not understood yet: the meta was written about a second before the kill. The next
-  // test kills the queue's master, which also holds generations, and covers the rest of this case.
+  // Skipped, and said so: about 1 run in 10 a generation on the killed master never ends. On the promoted
+  // node none of its keys exist (meta, log, marker), and that node's second_repl_offset is 1: it had
+  // replicated nothing from the master it replaced, though its link was up before the test. So the run's
+  // appends are refused as "lost", GET answers 404, and no reader is told. The next test kills the queue's
+  // master, which also holds generations, and covers the rest of this case.
   it('a master killed mid-stream: other shards unaffected, its streams resume after the replica takes over, each ends exactly once', {
-    skip: 'flaky: a generation whose meta the promoted replica lacks never ends (1 run in about 10; see the comment above)',
+    skip: 'flaky: the promoted replica sometimes holds none of the killed master\'s data, and a generation whose keys are all gone never ends (1 run in about 10; see the comment above)',
   }, async () => {
     // A shard with some of the generations but not the queue (the next test kills the queue's).
     await streamsThroughFailover('generations', (owners, queueMaster) => {
