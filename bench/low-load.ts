@@ -20,10 +20,10 @@
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { findRedisPid, freePort } from './bench-processes';
 import { Redis } from 'ioredis';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -100,30 +100,10 @@ const diff = (a: Sample, b: Sample): Sample => ({
   systemTicks: b.systemTicks - a.systemTicks,
 });
 
-/** The private redis-server that with-redis.mjs started (its title is `redis-server <host>:<port>`). */
+/** The private Redis as a watched process. */
 function findRedis(): Proc | undefined {
-  const port = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').port || '6379';
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('redis-server') && cmd.includes(`:${port}`)) return { name: 'redis', pid: Number(entry) };
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+  const pid = findRedisPid();
+  return pid === undefined ? undefined : { name: 'redis', pid };
 }
 
 async function waitFor(url: string): Promise<void> {

@@ -15,11 +15,11 @@
  * BENCH_RESULTS=<file> (where to write the table; default bench/RESULTS.md).
  */
 import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { findRedisPid, freePort } from './bench-processes';
 import type { LoadReply, LoadTask, StreamResult } from './load';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -88,30 +88,11 @@ function resetPeakRss(proc: Proc): void {
     // not permitted: the peak then covers the run so far
   }
 }
-/** The private redis-server that with-redis.mjs started (its title is `redis-server <host>:<port>`). */
-function findRedis(): Proc | undefined {
-  const port = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379').port || '6379';
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmd.startsWith('redis-server') && cmd.includes(`:${port}`)) return { name: 'redis', pid: Number(entry) };
-    } catch {
-      // gone
-    }
-  }
-  return undefined;
-}
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** The private Redis as a watched process. */
+function findRedis(): Proc | undefined {
+  const pid = findRedisPid();
+  return pid === undefined ? undefined : { name: 'redis', pid };
 }
 
 async function startUpstream(name: string, paceMs: number, tokens: number): Promise<{ proc: Proc; url: string }> {
