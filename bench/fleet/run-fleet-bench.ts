@@ -190,6 +190,12 @@ async function replicaStats(replicas: Replica[]): Promise<Array<ReplicaStats | u
   return Promise.all(replicas.map(async (r) => (await fetch(`${r.url}/stats`).then((res) => res.json() as Promise<ReplicaStats>).catch(() => undefined))));
 }
 
+/** The model's in-flight count over all replicas, as /readyz reads it from Redis. */
+async function inFlightInRedis(apiUrl: string, model: string): Promise<number> {
+  const body = (await fetch(`${apiUrl}/readyz`).then((res) => res.json())) as { deployments?: Record<string, Record<string, { inFlight: number }>> };
+  return Object.values(body.deployments?.[model] ?? {}).reduce((sum, d) => sum + d.inFlight, 0);
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
@@ -219,6 +225,7 @@ interface Row {
   perReplica: number[];
   seconds: number;
   outcomes: RunResult['outcomes'];
+  inFlightLeft: number;
 }
 
 // ---------------------------------------------------------------- main
@@ -275,6 +282,8 @@ async function main(): Promise<void> {
         const run = `run${runIndex++}`;
         const result = await runWorkload(apiUrl, `fleet-${strategy}`, run);
         const stats = (await replicaStats(replicas)) as ReplicaStats[];
+        // Every pick's in-flight slot must be given back once the run is over (all workers share the count).
+        const inFlightLeft = await inFlightInRedis(apiUrl, `fleet-${strategy}`);
         const blocks = stats.reduce((sum, s) => sum + s.blocks, 0);
         const hits = stats.reduce((sum, s) => sum + s.hitBlocks, 0);
         const means = stats.map((s) => s.meanAtReplica);
@@ -290,6 +299,7 @@ async function main(): Promise<void> {
           perReplica: stats.map((s) => s.requests),
           seconds: result.seconds,
           outcomes: result.outcomes,
+          inFlightLeft,
         };
         rows.push(row);
         console.log(JSON.stringify({ ...row, at: new Date().toISOString() }));
@@ -358,6 +368,8 @@ function writeResults(rows: Row[], kill: Record<string, number>, startedAt: stri
         `${r.outcomes.done} / ${r.outcomes.error} / ${r.outcomes.lost}`,
       ].join(' | ').replace(/^/, '| ').concat(' |'),
     ),
+    '',
+    `In-flight count left in Redis after each run (every pick's slot given back): ${rows.map((r) => r.inFlightLeft).join(', ')}.`,
     '',
     `Replica r${REPLICAS - 1} killed (SIGKILL) after 40 % of a prefix-affinity run with ${kill.workers} workers: ${kill.accepted} requests accepted, ` +
       `${kill.done} done, ${kill.error} ended with one error, ${kill.lost} lost; ${kill.failedAtKilledReplica} attempts failed at the killed replica, ` +

@@ -33,8 +33,9 @@ describe('fleet routing strategies', () => {
         model('weighted', { strategy: 'weighted-random' }, (index) => ({ weight: index === 0 ? 6 : 1 })),
         model('least', { strategy: 'least-outstanding' }),
         model('affinity', affinity),
-        // The same with a minimum match of one chunk: the shared system prompt alone decides.
-        model('affinity-min1', { ...affinity, minMatchChunks: 1 }),
+        // The same with a minimum match of one chunk: the shared system prompt alone decides (no load
+        // rule moves anything: finished conversations do not count, no ratio cap).
+        model('affinity-min1', { ...affinity, minMatchChunks: 1, turnGapMs: 0, loadRatio: 0 }),
         model('affinity-capped', { ...affinity, loadMargin: 1 }),
       ],
     });

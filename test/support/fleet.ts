@@ -67,6 +67,7 @@ export function conversation(id: string, turn: number, systemPrompt: string): Ar
 export interface DeploymentView {
   state: string;
   inFlight: number;
+  betweenTurns: number;
   failures: number;
   until?: number;
   url?: string;

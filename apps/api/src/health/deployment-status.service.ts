@@ -22,8 +22,8 @@ export class DeploymentStatusService {
     const result: Record<string, Record<string, DeploymentStatus>> = {};
     for (const model of this.fleetModels) {
       const key = (part: Parameters<RedisKeys['fleet']>[1]) => this.keys.fleet(model, part);
-      const [members, states, untils, failures, inflight] = await Promise.all(
-        (['members', 'state', 'until', 'failures', 'inflight'] as const).map((part) => this.redis.hgetall(key(part))),
+      const [members, states, untils, failures, inflight, betweenTurns] = await Promise.all(
+        (['members', 'state', 'until', 'failures', 'inflight', 'between-turns-count'] as const).map((part) => this.redis.hgetall(key(part))),
       );
       result[model] = {};
       for (const [id, json] of Object.entries(members!).sort(([a], [b]) => a.localeCompare(b))) {
@@ -35,6 +35,7 @@ export class DeploymentStatusService {
         result[model][id] = {
           state,
           inFlight: Math.max(0, Number(inflight![id] ?? 0)),
+          betweenTurns: Math.max(0, Number(betweenTurns![id] ?? 0)),
           failures: Number(failures![id] ?? 0),
           ...(until && until > now ? { until } : {}),
           ...(member.url ? { url: member.url } : {}),

@@ -22,9 +22,28 @@ export const BATCH_PRIORITY = 1_000_000;
  * `cursor` the round-robin counter, `members` replica → registration (JSON),
  * `probe-lock` (suffixed `:<replica>`) who probes that replica this interval, `signals` replica →
  * `<extra load>:<expiry ms>` from its Prometheus metrics, `metrics-lock` (suffixed `:<replica>`)
- * who scrapes that replica this interval.
+ * who scrapes that replica this interval, `between-turns` chunk hash → replica of a conversation
+ * whose turn just ended there, `between-turns-expiry` (sorted set) `<replica>\n<chunk hash>` →
+ * expiry, `between-turns-count` replica → such conversations, `load-average` replica →
+ * `<average load>:<ms>` (in flight + between turns, decaying).
  */
-export type FleetKeyPart = 'state' | 'until' | 'failures' | 'inflight' | 'leases' | 'prefix' | 'prefix-expiry' | 'cursor' | 'members' | 'probe-lock' | 'signals' | 'metrics-lock';
+export type FleetKeyPart =
+  | 'state'
+  | 'until'
+  | 'failures'
+  | 'inflight'
+  | 'leases'
+  | 'prefix'
+  | 'prefix-expiry'
+  | 'cursor'
+  | 'members'
+  | 'probe-lock'
+  | 'signals'
+  | 'metrics-lock'
+  | 'between-turns'
+  | 'between-turns-expiry'
+  | 'between-turns-count'
+  | 'load-average';
 
 export interface RedisKeys {
   /** Redis Stream: the event log of one generation (entry id = `<seq>-0`). */

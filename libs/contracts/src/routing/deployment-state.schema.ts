@@ -15,6 +15,11 @@ export const deploymentStatusSchema = z.object({
   state: deploymentStateSchema,
   /** Requests running on it now, across all workers. */
   inFlight: z.number().int(),
+  /**
+   * prefix-affinity: conversations whose last turn ended here less than `routing.turnGapMs` ago and whose
+   * next turn has not been routed yet; they count as load (not against `maxConcurrency`).
+   */
+  betweenTurns: z.number().int(),
   /** Consecutive failures counted towards ejection. */
   failures: z.number().int(),
   /** When a back-off or ejection ends (ms since epoch). */

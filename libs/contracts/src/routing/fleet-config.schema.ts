@@ -54,6 +54,18 @@ export const routingConfigSchema = z.object({
   minMatchChunks: positiveInt.default(2),
   /** prefix-affinity: the best-matching replica is passed over when its in-flight count exceeds the fleet's least-loaded by more than this. */
   loadMargin: z.coerce.number().int().min(0).default(4),
+  /**
+   * prefix-affinity: the best-matching replica is also passed over when its load, with the request,
+   * is above this many times the least loaded's and at least 2 more (so moving narrows the gap).
+   * An absolute margin alone lets one replica run 3 while another idles; 0 turns this off.
+   */
+  loadRatio: z.coerce.number().refine((value) => value === 0 || value >= 1, 'must be 0 (off) or at least 1').default(1.5),
+  /**
+   * prefix-affinity: a conversation whose turn just ended keeps counting as load on its replica for
+   * this long, or until its next turn is routed (chat clients and agent loops send it within
+   * milliseconds), so a replica between turns does not look idle; 0 turns this off.
+   */
+  turnGapMs: z.coerce.number().int().min(0).default(1_000),
   /** prefix-affinity: how long a prefix (or session key) keeps pointing at the replica that served it. */
   prefixTtlSeconds: positiveInt.default(600),
   /** Replicas tried per request before the first token (each a different one), before the model's fallbacks. */

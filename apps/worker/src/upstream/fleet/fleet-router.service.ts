@@ -81,6 +81,7 @@ export class FleetRouterService {
       }
       if (pick.matchedChunks !== 0) this.metrics.deploymentPrefixHits.inc({ model: modelName, deployment: replica.id, kind: pick.matchedChunks < 0 ? 'session' : 'prefix' });
       let started = false;
+      let completed = false;
       const labels = { model: modelName, deployment: replica.id };
       const sentAt = performance.now();
       const renew = setInterval(() => state.renew(replica.id, leaseId, routing.leaseMs).catch(() => undefined), routing.leaseMs / 3);
@@ -100,6 +101,7 @@ export class FleetRouterService {
         }
         if (!started) this.report(state, replica, 'ok', log);
         this.metrics.deploymentRequests.inc({ ...labels, outcome: 'ok' });
+        completed = true;
         return;
       } catch (error) {
         if (signal.aborted || !(error instanceof UpstreamError)) throw error;
@@ -112,7 +114,9 @@ export class FleetRouterService {
       } finally {
         clearInterval(renew);
         this.metrics.deploymentInFlight.dec(labels);
-        await state.release(replica.id, leaseId).catch((error: unknown) => log.warn({ err: error }, 'cannot release a replica slot; its lease will expire'));
+        // A completed turn's conversation keeps counting here until its next turn is routed (or turnGapMs).
+        const betweenTurns = completed && chunkHashes.length ? { chunkHash: chunkHashes[chunkHashes.length - 1]!, turnGapMs: routing.turnGapMs } : undefined;
+        await state.release(replica.id, leaseId, betweenTurns).catch((error: unknown) => log.warn({ err: error }, 'cannot release a replica slot; its lease will expire'));
       }
     }
     throw new FleetExhaustedError(modelName, lastError);

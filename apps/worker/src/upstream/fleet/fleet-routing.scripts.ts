@@ -4,20 +4,63 @@
  * the in-flight count happen in one atomic step (no read-then-write race between
  * workers). Key order is `FLEET_KEY_PARTS`; all keys share the model's hash tag.
  */
-export const FLEET_KEY_PARTS = ['state', 'until', 'failures', 'inflight', 'leases', 'prefix', 'prefix-expiry', 'cursor', 'signals'] as const;
+export const FLEET_KEY_PARTS = ['state', 'until', 'failures', 'inflight', 'leases', 'prefix', 'prefix-expiry', 'cursor', 'signals', 'between-turns', 'between-turns-expiry', 'between-turns-count', 'load-average'] as const;
 
-/** Drops expired leases (a dead worker's in-flight) and expired prefix entries, a bounded number per call. */
+/**
+ * Time constant of each replica's average load (in flight + between turns), which `loadRatio` compares:
+ * long enough that a replica whose requests all ended a moment ago does not look idle, short enough
+ * that a replica left with fewer conversations is seen within a few turns.
+ */
+const LOAD_AVERAGE_MS = 2_000;
+
+/**
+ * `settle(replica)`: folds the replica's load since its last settle into its average (call it before
+ * the load changes; needs `now`). Returns the average.
+ */
+const SETTLE_LUA = `
+local function settle(replica)
+  local load = math.max(0, tonumber(redis.call('HGET', KEYS[4], replica)) or 0) + math.max(0, tonumber(redis.call('HGET', KEYS[12], replica)) or 0)
+  local average, since = load, now
+  local raw = redis.call('HGET', KEYS[13], replica)
+  if raw then
+    local a, t = string.match(raw, '^([^:]+):(%d+)$')
+    if a then average, since = tonumber(a), tonumber(t) end
+  end
+  local weight = math.exp(-math.max(0, now - since) / ${LOAD_AVERAGE_MS})
+  average = average * weight + load * (1 - weight)
+  redis.call('HSET', KEYS[13], replica, string.format('%.4f:%d', average, now))
+  return average
+end
+`;
+
+/**
+ * Drops expired leases (a dead worker's in-flight), expired prefix entries and conversations whose
+ * next turn did not come (see RELEASE_LUA), a bounded number per call.
+ */
 const EXPIRE_LUA = `
 local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 100)
 for _, member in ipairs(expired) do
   local replica = string.match(member, '^(.-)\\n')
   redis.call('ZREM', KEYS[5], member)
-  if replica and redis.call('HINCRBY', KEYS[4], replica, -1) < 0 then redis.call('HSET', KEYS[4], replica, 0) end
+  if replica then
+    settle(replica)
+    if redis.call('HINCRBY', KEYS[4], replica, -1) < 0 then redis.call('HSET', KEYS[4], replica, 0) end
+  end
 end
 local old = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', now, 'LIMIT', 0, 200)
 if #old > 0 then
   redis.call('HDEL', KEYS[6], unpack(old))
   redis.call('ZREM', KEYS[7], unpack(old))
+end
+local idle = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', now, 'LIMIT', 0, 100)
+for _, member in ipairs(idle) do
+  local replica, chunk = string.match(member, '^(.-)\\n(.*)$')
+  redis.call('ZREM', KEYS[11], member)
+  if replica then
+    settle(replica)
+    if redis.call('HINCRBY', KEYS[12], replica, -1) < 0 then redis.call('HSET', KEYS[12], replica, 0) end
+    if redis.call('HGET', KEYS[10], chunk) == replica then redis.call('HDEL', KEYS[10], chunk) end
+  end
 end
 `;
 
@@ -29,27 +72,34 @@ end
  */
 export const EXPIRE_ONLY_LUA = `
 local now = tonumber(ARGV[1])
+${SETTLE_LUA}
 ${EXPIRE_LUA}
-if #expired == 100 or #old == 200 then return 1 end
+if #expired == 100 or #old == 200 or #idle == 100 then return 1 end
 return 0
 `;
 
 /**
  * ARGV: now, strategy, leaseId, leaseMs, trialMs, loadMargin, minMatchChunks, prefixTtlMs, random (0..1),
- * n, then n × (replica, weight, maxConcurrency or 0), then x, x excluded replicas, then session hash or '',
- * then c, c chained chunk hashes (shortest prefix first).
- * A replica's load is its in-flight count plus the extra load its own metrics report (`signals`,
- * while fresh); `maxConcurrency` caps the in-flight count alone.
+ * loadRatio, n, then n × (replica, weight, maxConcurrency or 0), then x, x excluded replicas, then
+ * session hash or '', then c, c chained chunk hashes (shortest prefix first).
+ * A replica's load is its in-flight count, plus the conversations whose turn ended there moments ago
+ * and whose next turn is expected (`between-turns`, see RELEASE_LUA), plus the extra load its own
+ * metrics report (`signals`, while fresh); `maxConcurrency` caps the in-flight count alone.
+ * Prefix-affinity passes over the replica a request would stick to when its load (without the request)
+ * exceeds the least loaded's by more than loadMargin, or, with loadRatio > 0, when moving the request
+ * would narrow the gap (its load with the request is at least the least loaded's + 2) and that load is
+ * above loadRatio × the least loaded's: an absolute margin alone lets a replica run 3 while another
+ * idles, for as long as their conversations last.
  * Returns {status, replica, reason, matchedChunks, inFlight (after), fleetMin (whole part), waitMs}:
  * status `picked`; `wait` (some replica is backing off or full: ask again after waitMs, -1 unknown);
  * `exhausted` (no untried replica can take work).
  */
 export const PICK_LUA = `
 local now = tonumber(ARGV[1])
-${EXPIRE_LUA}
+${SETTLE_LUA}
 local strategy = ARGV[2]
-local n = tonumber(ARGV[10])
-local i = 11
+local n = tonumber(ARGV[11])
+local i = 12
 local ids, weights, caps = {}, {}, {}
 for k = 1, n do
   ids[k] = ARGV[i]; weights[k] = tonumber(ARGV[i + 1]); caps[k] = tonumber(ARGV[i + 2]); i = i + 3
@@ -62,17 +112,41 @@ local c = tonumber(ARGV[i]); i = i + 1
 local chunks = {}
 for k = 1, c do chunks[k] = ARGV[i]; i = i + 1 end
 
+-- Every replica's average is settled now, before this script changes any load.
+local averages = {}
+for k = 1, n do averages[k] = settle(ids[k]) end
+${EXPIRE_LUA}
+
+-- This conversation's previous turn, if it ended moments ago, still counts on its replica; this
+-- request takes its place (and goes there when no longer prefix says otherwise).
+local previous = nil
+if strategy == 'prefix-affinity' and c > 0 then
+  local owners = redis.call('HMGET', KEYS[10], unpack(chunks))
+  for j = c, 1, -1 do
+    local owner = owners[j]
+    if owner then
+      redis.call('HDEL', KEYS[10], chunks[j])
+      if redis.call('ZREM', KEYS[11], owner .. '\\n' .. chunks[j]) == 1 then
+        if redis.call('HINCRBY', KEYS[12], owner, -1) < 0 then redis.call('HSET', KEYS[12], owner, 0) end
+        previous = owner
+      end
+      break
+    end
+  end
+end
+
 local states = redis.call('HMGET', KEYS[1], unpack(ids))
 local untils = redis.call('HMGET', KEYS[2], unpack(ids))
 local loadsRaw = redis.call('HMGET', KEYS[4], unpack(ids))
 local signalsRaw = redis.call('HMGET', KEYS[9], unpack(ids))
+local betweenRaw = redis.call('HMGET', KEYS[12], unpack(ids))
 local inflight, loads, eligible, byId, trial = {}, {}, {}, {}, {}
 local waitMs, untried, minLoad = -1, 0, nil
 for k = 1, n do
   local state = states[k] or 'up'
   local untilMs = tonumber(untils[k]) or 0
   inflight[k] = math.max(0, tonumber(loadsRaw[k]) or 0)
-  loads[k] = inflight[k]
+  loads[k] = inflight[k] + math.max(0, tonumber(betweenRaw[k]) or 0)
   if signalsRaw[k] then
     local extra, expires = string.match(signalsRaw[k], '^([^:]+):(%d+)$')
     if expires and tonumber(expires) > now then loads[k] = loads[k] + math.max(0, tonumber(extra) or 0) end
@@ -101,12 +175,13 @@ if #eligible == 0 then
 end
 
 local function leastLoaded()
-  -- Equal loads rotate, so least-outstanding does not pile onto the first replica listed.
+  -- Equal loads rotate, so least-outstanding does not pile onto the first replica listed; among them
+  -- the replica of the conversation's previous turn wins (its cache has that turn).
   local start = redis.call('INCR', KEYS[8])
   local best = nil
   for j = 0, #eligible - 1 do
     local k = eligible[((start + j) % #eligible) + 1]
-    if best == nil or loads[k] < loads[best] then best = k end
+    if best == nil or loads[k] < loads[best] or (loads[k] == loads[best] and ids[k] == previous) then best = k end
   end
   return best
 end
@@ -129,12 +204,21 @@ elseif strategy == 'least-outstanding' then
   pick = leastLoaded()
   reason = 'least outstanding'
 else
-  local cap = minLoad + tonumber(ARGV[6])
+  local margin, ratio = tonumber(ARGV[6]), tonumber(ARGV[10])
+  local minAverage = nil
+  for _, k in ipairs(eligible) do
+    if minAverage == nil or averages[k] < minAverage then minAverage = averages[k] end
+  end
+  local function overCap(k)
+    if loads[k] > minLoad + margin then return true end
+    -- Persistently above the least loaded (averages, at least one request apart), and moving narrows the gap now.
+    return ratio > 0 and averages[k] >= minAverage + 1 and averages[k] > minAverage * ratio and loads[k] + 1 >= minLoad + 2
+  end
   local minMatch = tonumber(ARGV[7])
   if session ~= '' then
     local owner = redis.call('HGET', KEYS[6], session)
     local k = owner and byId[owner]
-    if k and loads[k] <= cap then
+    if k and not overCap(k) then
       pick, reason, matched = k, 'session key', -1
     elseif k then
       reason = 'session replica ' .. owner .. ' over load cap; '
@@ -145,13 +229,22 @@ else
     for j = c, minMatch, -1 do
       local k = owners[j] and byId[owners[j]]
       if k then
-        if loads[k] <= cap then
+        if not overCap(k) then
           pick, matched = k, j
           reason = reason .. 'longest prefix match'
           break
         end
         reason = reason .. 'match of ' .. j .. ' chunks on ' .. owners[j] .. ' over load cap; '
       end
+    end
+  end
+  -- A first turn shorter than the minimum match left no prefix entries, but its replica has its cache.
+  if not pick and previous and byId[previous] then
+    local k = byId[previous]
+    if not overCap(k) then
+      pick, reason = k, reason .. 'replica of the previous turn'
+    else
+      reason = reason .. "previous turn's replica " .. previous .. ' over load cap; '
     end
   end
   if not pick then
@@ -185,13 +278,28 @@ end
 return {'picked', replica, reason, matched, inFlight, math.floor(minLoad), 0}
 `;
 
-/** ARGV: replica, leaseId. Frees the in-flight slot once, however often it is called. */
+/**
+ * ARGV: replica, leaseId, chunk hash or '', now, turnGapMs. Frees the in-flight slot once, however
+ * often it is called. With a chunk (the longest of a prefix-affinity request that completed), the
+ * conversation keeps counting on the replica for turnGapMs: its next turn, whose prompt holds that
+ * chunk, usually comes within milliseconds (a chat client, an agent loop), and a replica whose
+ * conversations are all between turns is not idle. Without this, in-flight counts dip at every turn's
+ * end and the least loaded replica is often only the one whose requests just ended. The next turn's
+ * pick takes its place (PICK_LUA); a turn that does not come ends it after turnGapMs.
+ */
 export const RELEASE_LUA = `
-if redis.call('ZREM', KEYS[5], ARGV[1] .. '\\n' .. ARGV[2]) == 1 then
-  if redis.call('HINCRBY', KEYS[4], ARGV[1], -1) < 0 then redis.call('HSET', KEYS[4], ARGV[1], 0) end
-  return 1
+local replica, chunk, now, gapMs = ARGV[1], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+${SETTLE_LUA}
+if redis.call('ZREM', KEYS[5], replica .. '\\n' .. ARGV[2]) == 0 then return 0 end
+settle(replica)
+if redis.call('HINCRBY', KEYS[4], replica, -1) < 0 then redis.call('HSET', KEYS[4], replica, 0) end
+if chunk ~= '' and gapMs > 0 then
+  if redis.call('ZADD', KEYS[11], now + gapMs, replica .. '\\n' .. chunk) == 1 then
+    redis.call('HINCRBY', KEYS[12], replica, 1)
+  end
+  redis.call('HSET', KEYS[10], chunk, replica)
 end
-return 0
+return 1
 `;
 
 /**

@@ -73,6 +73,7 @@ export class FleetStateRepository {
       routing.minMatchChunks,
       routing.prefixTtlSeconds * 1000,
       Math.random(),
+      routing.loadRatio,
       request.replicas.length,
       ...request.replicas.flatMap((r) => [r.id, r.weight, r.maxConcurrency ?? 0]),
       request.exclude.size,
@@ -86,8 +87,12 @@ export class FleetStateRepository {
     return { status: 'exhausted', reason };
   }
 
-  async release(replica: string, leaseId: string): Promise<void> {
-    await this.redis.twFleetRelease(...this.scriptKeys, replica, leaseId);
+  /**
+   * Frees the slot. `betweenTurns`: the longest chunk hash of a request that completed, so its
+   * conversation keeps counting on the replica until its next turn arrives or `turnGapMs` passes.
+   */
+  async release(replica: string, leaseId: string, betweenTurns?: { chunkHash: string; turnGapMs: number }): Promise<void> {
+    await this.redis.twFleetRelease(...this.scriptKeys, replica, leaseId, betweenTurns?.chunkHash ?? '', Date.now(), betweenTurns?.turnGapMs ?? 0);
   }
 
   /** Drops expired leases (a dead worker's in-flight) and prefix entries now, in bounded batches. */
@@ -156,14 +161,17 @@ export class FleetStateRepository {
       .hdel(this.key('signals'), replica)
       .exec();
     await this.deleteMatching('leases', replica);
+    await this.deleteMatching('between-turns-expiry', replica);
     await this.deleteMatching('prefix', replica);
+    await this.deleteMatching('between-turns', replica);
+    await this.redis.hdel(this.key('between-turns-count'), replica);
   }
 
-  private async deleteMatching(part: 'leases' | 'prefix', replica: string): Promise<void> {
+  private async deleteMatching(part: 'leases' | 'between-turns-expiry' | 'prefix' | 'between-turns', replica: string): Promise<void> {
     const key = this.key(part);
     let cursor = '0';
     do {
-      if (part === 'leases') {
+      if (part === 'leases' || part === 'between-turns-expiry') {
         const [next, entries] = await this.redis.zscan(key, cursor, 'MATCH', `${escapeGlob(replica)}\n*`, 'COUNT', 500);
         cursor = next;
         const members = entries.filter((_, index) => index % 2 === 0);
@@ -173,7 +181,9 @@ export class FleetStateRepository {
         cursor = next;
         const owned: string[] = [];
         for (let index = 1; index < entries.length; index += 2) if (entries[index] === replica) owned.push(entries[index - 1]!);
-        if (owned.length) await this.redis.multi().hdel(key, ...owned).zrem(this.key('prefix-expiry'), ...owned).exec();
+        // A between-turns entry's expiry member is `<replica>\n<chunk>`, removed by its own pass.
+        if (owned.length && part === 'prefix') await this.redis.multi().hdel(key, ...owned).zrem(this.key('prefix-expiry'), ...owned).exec();
+        else if (owned.length) await this.redis.hdel(key, ...owned);
       }
     } while (cursor !== '0');
   }
