@@ -148,6 +148,13 @@ interface RunResult {
   ttfts: number[];
   outcomes: Record<TurnResult['outcome'], number>;
   seconds: number;
+  /** The best hit rate any router could reach on this run (see `ceilingBlocks`). */
+  ceiling: number;
+}
+
+/** Blocks of a prompt as the fake replica counts them (fake-replica.ts: `role:content\n`, 256-character blocks, whole blocks only). */
+function promptBlocks(messages: Array<{ role: string; content: string }>): number {
+  return Math.floor(messages.reduce((length, m) => length + m.role.length + m.content.length + 2, 0) / 256);
 }
 
 /** USERS concurrent users each run conversations turn by turn until CONVERSATIONS are done. */
@@ -156,13 +163,22 @@ async function runWorkload(apiUrl: string, model: string, run: string, onProgres
   const outcomes = { done: 0, error: 0, lost: 0 };
   let next = 0;
   let finished = 0;
+  // The ceiling: every turn finds its whole previous prompt cached and a first turn its system prompt
+  // (each conversation on one replica, no eviction, every replica already holding every system prompt).
+  let blocks = 0;
+  let reachable = 0;
   const started = performance.now();
   await Promise.all(
     Array.from({ length: USERS }, async () => {
       for (let c = next++; c < CONVERSATIONS; c = next++) {
         const messages = [{ role: 'system', content: systemPrompt(run, c % TENANTS) }];
+        let previousBlocks = promptBlocks(messages);
         for (let turn = 0; turn < TURNS; turn++) {
           messages.push({ role: 'user', content: `Conversation ${run}-${c}, question ${turn}: ${words(c * 100 + turn, 110)}` });
+          const promptBlockCount = promptBlocks(messages);
+          blocks += promptBlockCount;
+          reachable += previousBlocks;
+          previousBlocks = promptBlockCount;
           const result = await streamTurn(apiUrl, model, messages);
           outcomes[result.outcome]++;
           if (result.outcome !== 'done') console.error(`turn ${turn} of conversation ${c}: ${result.outcome}: ${result.text.slice(0, 300)}`);
@@ -173,7 +189,7 @@ async function runWorkload(apiUrl: string, model: string, run: string, onProgres
       }
     }),
   );
-  return { ttfts, outcomes, seconds: (performance.now() - started) / 1000 };
+  return { ttfts, outcomes, seconds: (performance.now() - started) / 1000, ceiling: reachable / blocks };
 }
 
 // ---------------------------------------------------------------- measurement
@@ -217,6 +233,7 @@ interface Row {
   strategy: Strategy;
   workers: number;
   hitRate: number;
+  ceiling: number;
   ttftP50: number;
   ttftP99: number;
   replicaTtftP50: number;
@@ -291,6 +308,7 @@ async function main(): Promise<void> {
           strategy,
           workers: count,
           hitRate: hits / blocks,
+          ceiling: result.ceiling,
           ttftP50: percentile(result.ttfts, 50),
           ttftP99: percentile(result.ttfts, 99),
           replicaTtftP50: percentile(stats.flatMap((s) => s.ttfts), 50),
@@ -368,6 +386,9 @@ function writeResults(rows: Row[], kill: Record<string, number>, startedAt: stri
         `${r.outcomes.done} / ${r.outcomes.error} / ${r.outcomes.lost}`,
       ].join(' | ').replace(/^/, '| ').concat(' |'),
     ),
+    '',
+    `Ceiling: the best hit rate any router could reach on this workload (each conversation on one replica, nothing evicted, every replica ` +
+      `already holding every system prompt): ${pct(rows[0]!.ceiling)}, ${[...new Set(rows.map((r) => r.workers))].map((w) => `${(rows[0]!.ceiling / rr(w).hitRate).toFixed(2)}× round robin with ${w} worker${w > 1 ? 's' : ''}`).join(', ')}.`,
     '',
     `In-flight count left in Redis after each run (every pick's slot given back): ${rows.map((r) => r.inFlightLeft).join(', ')}.`,
     '',

@@ -40,7 +40,15 @@ describe('fleet shared state expires', () => {
         models: [
           // One replica that takes one request at a time: a leaked slot would shut it for good.
           { name: 'leased', provider: 'openai-compatible', deployments: [{ ...r0, maxConcurrency: 1 }], routing: { strategy: 'least-outstanding', leaseMs: LEASE_MS, queueTimeoutMs: 30_000 }, health: { probePath: null } },
-          { name: 'short-memory', provider: 'openai-compatible', deployments: fleet.deployments(), routing: { strategy: 'prefix-affinity', chunkChars: 64, minMatchChunks: 4, prefixTtlSeconds: 1 }, health: { probePath: null } },
+          // turnGapMs 0: the last turn's between-turns record (made at its end, after its prefix entries) would
+          // otherwise still link the next turn for a moment after the index empties; this test is about the index.
+          {
+            name: 'short-memory',
+            provider: 'openai-compatible',
+            deployments: fleet.deployments(),
+            routing: { strategy: 'prefix-affinity', chunkChars: 64, minMatchChunks: 4, prefixTtlSeconds: 1, turnGapMs: 0 },
+            health: { probePath: null },
+          },
         ],
       }),
     };
