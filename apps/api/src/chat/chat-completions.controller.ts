@@ -49,8 +49,7 @@ export class ChatCompletionsController {
     const start = (): SseStream => {
       if (!sse) {
         clearTimeout(hold);
-        sse = new SseStream(request, response, sseOptions(this.config));
-        sse.write(format.role());
+        sse = new SseStream(request, response, sseOptions(this.config), format.role());
       }
       return sse;
     };

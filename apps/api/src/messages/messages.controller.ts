@@ -67,8 +67,7 @@ export class MessagesController {
     const open = (): SseStream => {
       if (!sse) {
         clearTimeout(hold);
-        sse = new SseStream(request, response, sseOptions(this.config));
-        sse.write(format.start());
+        sse = new SseStream(request, response, sseOptions(this.config), format.start());
       }
       return sse;
     };

@@ -28,10 +28,16 @@ export class SseStream {
   private readonly compressor?: zlib.Gzip | zlib.BrotliCompress;
   private readonly flushKind: number = 0;
 
+  /**
+   * `firstFrame`: written at once. Uncompressed, the headers then leave with it in one write (Node corks a
+   * response's first write until the next tick) instead of in a write of their own: one syscall less per
+   * stream, which on a busy api is most of what opening the stream costs.
+   */
   constructor(
     request: Request,
     private readonly response: Response,
     private readonly options: SseOptions,
+    firstFrame?: string,
   ) {
     const encoding = options.compression ? pickEncoding(request.header('accept-encoding')) : undefined;
     response.status(200);
@@ -51,8 +57,8 @@ export class SseStream {
       this.flushKind = zlib.constants.Z_SYNC_FLUSH;
     }
     this.compressor?.pipe(response);
-    response.flushHeaders();
     response.socket?.setNoDelay(true);
+    if (firstFrame === undefined || this.compressor) response.flushHeaders();
     this.keepAlive = setInterval(() => {
       if (!this.wroteSinceTick) this.write(': ping\n\n');
       this.wroteSinceTick = false;
@@ -65,6 +71,7 @@ export class SseStream {
       clearInterval(this.keepAlive);
       this.compressor?.destroy();
     });
+    if (firstFrame !== undefined) this.write(firstFrame);
   }
 
   /** True once the response ended or the client went away. */
