@@ -8,6 +8,7 @@ import { SseStream, sseOptions } from '../sse/sse-stream';
 import { GenerationsService } from '../generations/generations.service';
 import { endingError, summarizeEvents } from '../generations/generation-summary';
 import { GenerationReaderService } from '../generations/generation-reader.service';
+import type { GenerationSubscription } from '../streams/generation-stream.service';
 import { OpenAIChunkFormatter, openAIError } from './openai-format';
 
 /**
@@ -31,9 +32,24 @@ export class ChatCompletionsController {
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
-    const { id, createdAt } = await this.generations.create(tenantId, body, request.header(SESSION_HEADER)?.slice(0, 256) || undefined);
+    // A stream subscribes while its generation is being queued (after admission): the subscription is live
+    // by the time the worker's first event comes, instead of three round trips after the enqueue.
+    let opened: Promise<GenerationSubscription> | undefined;
+    const openOnAdmission = (id: string) => {
+      opened = this.reader.open(id);
+      opened.catch(() => undefined); // awaited in follow; a failure answers there
+    };
+    let created: { id: string; createdAt: number };
+    try {
+      created = await this.generations.create(tenantId, body, request.header(SESSION_HEADER)?.slice(0, 256) || undefined, body.stream ? openOnAdmission : undefined);
+    } catch (error) {
+      // Not queued: nothing will be published on it.
+      opened?.then((subscription) => subscription.close(), () => undefined);
+      throw error;
+    }
+    const { id, createdAt } = created;
     const format = new OpenAIChunkFormatter(`chatcmpl-${id}`, body.model, Math.floor(createdAt / 1000));
-    if (body.stream) await this.stream(id, format, body.stream_options?.include_usage === true, request, response);
+    if (body.stream) await this.stream(id, format, body.stream_options?.include_usage === true, request, response, opened);
     else await this.complete(id, format, response);
   }
 
@@ -44,7 +60,14 @@ export class ChatCompletionsController {
    * OpenAI answers, so SDKs raise the matching class. Once the hold expires the stream starts
    * with a `: ping` and a later error is an error frame.
    */
-  private async stream(id: string, format: OpenAIChunkFormatter, includeUsage: boolean, request: Request, response: Response): Promise<void> {
+  private async stream(
+    id: string,
+    format: OpenAIChunkFormatter,
+    includeUsage: boolean,
+    request: Request,
+    response: Response,
+    opened?: Promise<GenerationSubscription>,
+  ): Promise<void> {
     let sse: SseStream | undefined;
     const start = (): SseStream => {
       if (!sse) {
@@ -104,7 +127,7 @@ export class ChatCompletionsController {
         }
       },
       response,
-      { cancelOnLeave: true },
+      { cancelOnLeave: true, opened },
     );
     // After a terminal event, or when the api closes streams at shutdown (then, before the first token, a retryable error).
     subscription.onClosed(() => {

@@ -21,9 +21,24 @@ export class GenerationReaderService {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** Streams the events after `afterSeq` to `listener`; with `cancelOnLeave`, the client leaving cancels. */
-  async follow(id: string, afterSeq: number, listener: StreamListener, response: Response, { cancelOnLeave }: { cancelOnLeave: boolean }): Promise<GenerationSubscription> {
-    const subscription = await this.streams.subscribe(id, afterSeq, listener);
+  /** A subscription to the generation's events after `afterSeq`, opened (live channel, resume check) but not yet delivering: hand it to `follow`. */
+  open(id: string, afterSeq = 0): Promise<GenerationSubscription> {
+    return this.streams.open(id, afterSeq);
+  }
+
+  /**
+   * Streams the events after `afterSeq` to `listener`; with `cancelOnLeave`, the client leaving cancels.
+   * `opened`: a subscription from `open` (of the same id and seq), begun while the generation was being queued.
+   */
+  async follow(
+    id: string,
+    afterSeq: number,
+    listener: StreamListener,
+    response: Response,
+    { cancelOnLeave, opened }: { cancelOnLeave: boolean; opened?: Promise<GenerationSubscription> },
+  ): Promise<GenerationSubscription> {
+    const subscription = await (opened ?? this.streams.open(id, afterSeq));
+    subscription.start({ write: listener, drained: () => Promise.resolve() });
     if (cancelOnLeave) this.cancelWhenAbandoned(id, subscription, response);
     else this.closeWhenGone(subscription, response);
     return subscription;

@@ -72,11 +72,17 @@ export class GenerationsService {
    * Fairness: the job's priority is the tenant's backlog, so a tenant with 200 queued
    * jobs does not delay another tenant's first one (BullMQ runs lower numbers first).
    */
-  /** `sessionKey`: the caller's explicit session (X-Session-Id header, conversation id), ahead of the body's `prompt_cache_key` and `user`. */
+  /**
+   * `sessionKey`: the caller's explicit session (X-Session-Id header, conversation id), ahead of the body's `prompt_cache_key` and `user`.
+   * `onAdmitted`: runs once the generation is admitted, before it is queued (a caller that will follow it
+   * subscribes meanwhile, so its subscription's round trips overlap the enqueue instead of following it).
+   * If `create` then throws, the generation was not queued.
+   */
   async create(
     tenantId: string,
     request: (CreateGenerationRequest & { author?: string }) | ChatCompletionRequest,
     sessionKey?: string,
+    onAdmitted?: (id: string) => void,
   ): Promise<{ id: string; createdAt: number }> {
     if (!this.modelNames.has(request.model)) {
       throw new ApiError(404, 'model_not_found', `The model ${echo(request.model)} does not exist`, 'model');
@@ -102,6 +108,7 @@ export class GenerationsService {
       this.refuse(tenantId, limits, admission);
     }
     setResponseHeaders(rateLimitHeaders(limits, admission.requests, admission.tokens));
+    onAdmitted?.(id);
     const backlog = admission.unfinished;
     const job: GenerationJob = {
       generationId: id,
