@@ -1,6 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '@tokenwire/core';
 
+interface QueuedChange {
+  kind: 'subscribe' | 'unsubscribe';
+  channel: string;
+  resolve(reply: unknown): void;
+  reject(error: unknown): void;
+}
+
 export interface LiveChannelHandlers {
   /** One message on a subscribed channel. */
   message(channel: string, message: string): void;
@@ -28,6 +35,8 @@ export interface LiveChannelHandlers {
  * back-off (250 ms doubling to 5 s).
  */
 export class LiveChannelSubscriber {
+  /** Classic SUBSCRIBE/UNSUBSCRIBE requests of this event-loop turn, in order, sent together at its end. */
+  private queued: QueuedChange[] = [];
   private retryTimer?: NodeJS.Timeout;
   private attempting = false;
   private requestedAgain = false;
@@ -54,11 +63,40 @@ export class LiveChannelSubscriber {
   }
 
   subscribe(channel: string): Promise<unknown> {
-    return this.sharded ? this.connection.ssubscribe(channel) : this.connection.subscribe(channel);
+    return this.sharded ? this.connection.ssubscribe(channel) : this.queue('subscribe', channel);
   }
 
   unsubscribe(channel: string): Promise<unknown> {
-    return this.sharded ? this.connection.sunsubscribe(channel) : this.connection.unsubscribe(channel);
+    return this.sharded ? this.connection.sunsubscribe(channel) : this.queue('unsubscribe', channel);
+  }
+
+  /**
+   * Classic: the changes of one event-loop turn go out as one command per run of the same kind, in order
+   * (`SUBSCRIBE a b c`). ioredis does not auto-pipeline (un)subscribes, and a burst of streams opening or
+   * ending together otherwise costs a write syscall each. Sharded stays one command per channel: the
+   * channels of one SSUBSCRIBE must share a slot.
+   */
+  private queue(kind: QueuedChange['kind'], channel: string): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      if (!this.queued.length) setImmediate(() => this.flush());
+      this.queued.push({ kind, channel, resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const queued = this.queued;
+    this.queued = [];
+    for (let start = 0, end = 0; start < queued.length; start = end) {
+      const kind = queued[start]!.kind;
+      while (end < queued.length && queued[end]!.kind === kind) end++;
+      const run = queued.slice(start, end);
+      const channels = run.map((change) => change.channel);
+      const sent = kind === 'subscribe' ? this.connection.subscribe(...channels) : this.connection.unsubscribe(...channels);
+      sent.then(
+        (reply) => run.forEach((change) => change.resolve(reply)),
+        (error: unknown) => run.forEach((change) => change.reject(error)),
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -43,10 +43,10 @@ export function createLiveSubscriberClient(redis: TokenwireConfig['redis'], conn
 }
 
 /** The connection BullMQ gets: options for standalone/Sentinel (it opens its own), a Cluster instance for Cluster. */
-export function bullConnection(redis: TokenwireConfig['redis']): RedisOptions | Redis {
+export function bullConnection(redis: TokenwireConfig['redis'], options: Pick<RedisOptions, 'enableAutoPipelining'> = {}): RedisOptions | Redis {
   return redis.clusterNodes.length
-    ? createRedisClient(redis, { maxRetriesPerRequest: null, connectionName: 'tokenwire-bullmq' })
-    : { ...redisConnectionOptions(redis), maxRetriesPerRequest: null };
+    ? createRedisClient(redis, { maxRetriesPerRequest: null, connectionName: 'tokenwire-bullmq', ...options })
+    : { ...redisConnectionOptions(redis), maxRetriesPerRequest: null, ...options };
 }
 
 /** Closes what bullConnection() opened (nothing for plain options: BullMQ closes its own). */
