@@ -14,7 +14,7 @@ export const LISTENER_RENEW_MS = 10_000;
  * Cluster counts only the node it reaches and never counts sharded subscribers, so the OpenAI
  * route's "does anyone else still read this?" is right on standalone, Sentinel and Cluster alike.
  *
- * Cost: one MULTI (ZREMRANGEBYSCORE, ZADD, PEXPIRE) when a process starts following a generation, one ZREM when it stops,
+ * Cost: three auto-pipelined commands (ZREMRANGEBYSCORE, ZADD, PEXPIRE) when a process starts following a generation, one ZREM when it stops,
  * and one renewal per followed generation every LISTENER_RENEW_MS. Entries are process-level
  * (local listeners are counted in the process), and expired members are ignored when counting,
  * so a process that died without cleaning up stops counting after LISTENER_ENTRY_TTL_MS.
@@ -60,16 +60,15 @@ export class GenerationListenerRegistry {
 
   private async write(generationId: string): Promise<void> {
     const key = this.keys.listeners(generationId);
-    // One slot (the generation's hash tag), so a MULTI works on a Cluster too.
     const now = Date.now();
-    const replies = await this.redis
-      .multi()
-      .zremrangebyscore(key, '-inf', now) // entries of processes that stopped renewing
-      .zadd(key, now + LISTENER_ENTRY_TTL_MS, this.processId)
-      .pexpire(key, LISTENER_ENTRY_TTL_MS)
-      .exec();
-    const failed = replies?.find(([error]) => error);
-    if (failed) throw failed[0]!;
+    // Plain commands, not a MULTI: they need no isolation (another process's entry landing between them
+    // changes nothing), and plain commands are auto-pipelined with the rest of the turn's, where each
+    // MULTI is a write of its own (a burst of streams opening paid one syscall each).
+    await Promise.all([
+      this.redis.zremrangebyscore(key, '-inf', now), // entries of processes that stopped renewing
+      this.redis.zadd(key, now + LISTENER_ENTRY_TTL_MS, this.processId),
+      this.redis.pexpire(key, LISTENER_ENTRY_TTL_MS),
+    ]);
   }
 
   private renewAll(): void {
