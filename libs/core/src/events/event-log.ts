@@ -8,6 +8,7 @@ import {
   type TerminalEventBody,
 } from '@tokenwire/contracts';
 import { APPEND_EVENT_LUA, APPEND_EVENTS_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA } from './event-log.scripts';
+import { LOG_BOUNDS_LUA } from './log-bounds.script';
 import { EventAppendBatcher, type AppendTarget } from './event-append-batcher';
 
 interface EventLogCommands {
@@ -25,6 +26,7 @@ interface EventLogCommands {
   ): Promise<number>;
   twAppendEvents(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
   twClaimRun(marker: string, cancel: string, meta: string, log: string, runToken: string, now: number, ttl: number): Promise<number>;
+  twLogBounds(log: string, meta: string): Promise<[Array<[string, string[]]>, Array<[string, string[]]>, string | null]>;
   twAppendTerminal(
     log: string,
     marker: string,
@@ -93,6 +95,7 @@ export class EventLog {
       // Keys vary with the batch: the caller passes their number first.
       redis.defineCommand('twAppendEvents', { lua: APPEND_EVENTS_LUA });
     }
+    if (!('twLogBounds' in redis)) redis.defineCommand('twLogBounds', { numberOfKeys: 2, lua: LOG_BOUNDS_LUA });
     this.redis = redis as Redis & EventLogCommands;
     this.batcher = new EventAppendBatcher((batch) => this.sendBatch(batch));
     // On a Cluster the generations of one turn live on different slots: each append is its own script
@@ -213,12 +216,8 @@ export class EventLog {
    * the generation's status, read at one instant (a resume tells "expired" from "not started" by it).
    */
   async bounds(generationId: string): Promise<{ firstSeq?: number; last?: LoggedEvent; status?: GenerationStatus }> {
-    const log = this.keys.eventLog(generationId);
-    const replies = await this.redis.multi().xrange(log, '-', '+', 'COUNT', 1).xrevrange(log, '+', '-', 'COUNT', 1).hget(this.keys.meta(generationId), 'status').exec();
-    const [first, last, status] = (replies ?? []).map(([error, reply]) => {
-      if (error) throw error;
-      return reply;
-    }) as [Array<[string, string[]]>, Array<[string, string[]]>, string | null];
+    // One script, not a MULTI: as atomic, and auto-pipelined with the turn's other commands (every stream opens with it).
+    const [first, last, status] = await this.redis.twLogBounds(this.keys.eventLog(generationId), this.keys.meta(generationId));
     return {
       firstSeq: first[0] ? Number.parseInt(first[0][0], 10) : undefined,
       last: last[0] ? parseEntry(last[0][1]) : undefined,
