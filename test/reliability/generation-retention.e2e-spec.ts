@@ -96,3 +96,34 @@ describe('the terminal event and a generation whose meta is gone', () => {
     }
   });
 });
+
+describe("a running generation's event log TTL", () => {
+  it('is set by the first append and renewed while events flow, so the log outlives ttlSeconds without expiring under its writer', async () => {
+    const prefix = uniquePrefix();
+    const redis = new Redis(testRedisUrl());
+    try {
+      const keys = redisKeys(prefix);
+      const log = new EventLog(redis, keys, { ttlSeconds: 1, maxEvents: 1000 });
+      const [id, run] = [randomUUID(), randomUUID()];
+      await redis.hset(keys.meta(id), 'status', 'queued'); // the api's meta (no TTL while the generation runs)
+      await log.claimRun(id, run);
+      const append = log.appender(id, run);
+      assert.equal(await append(1, { type: 'chunk', delta: 'a' }), 'written');
+      const first = await redis.pttl(keys.eventLog(id));
+      assert.ok(first > 0 && first <= 1000, `after the first append: TTL ${first} ms, expected (0, 1000]`);
+      // 2.5 TTLs of appends 50 ms apart: the log must never expire or lose an event meanwhile.
+      let seq = 1;
+      const until = Date.now() + 2500;
+      while (Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(await append(++seq, { type: 'chunk', delta: 'a' }), 'written');
+        const ttl = await redis.pttl(keys.eventLog(id));
+        assert.ok(ttl > 0 && ttl <= 1000, `after seq ${seq}: TTL ${ttl} ms, expected (0, 1000]`);
+      }
+      assert.equal(await redis.xlen(keys.eventLog(id)), seq, 'every event is in the log');
+    } finally {
+      redis.disconnect();
+      await deletePrefix(prefix);
+    }
+  });
+});

@@ -12,12 +12,14 @@ interface PendingAppend {
   target: AppendTarget;
   id: string;
   json: string;
+  /** Seconds of TTL to give the log with this event, or '' to leave it. */
+  ttl: number | '';
   resolve: (code: number) => void;
   reject: (error: unknown) => void;
 }
 
 /** Sends one batch: every append of a turn, in order. Resolves with one code per append. */
-export type SendAppends = (batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>) => Promise<number[]>;
+export type SendAppends = (batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string; ttl: number | '' }>) => Promise<number[]>;
 
 /** Most appends in one call: bounds the script's size and the time Redis spends in it. */
 const MAX_BATCH = 512;
@@ -42,9 +44,9 @@ export class EventAppendBatcher {
     this.schedule();
   }
 
-  append(target: AppendTarget, id: string, json: string): Promise<number> {
+  append(target: AppendTarget, id: string, json: string, ttl: number | ''): Promise<number> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ target, id, json, resolve, reject });
+      this.pending.push({ target, id, json, ttl, resolve, reject });
       if (this.pending.length >= MAX_BATCH) this.flush();
       else this.schedule();
     });

@@ -7,7 +7,8 @@
 /**
  * Append one non-terminal event.
  * KEYS: 1 event log, 2 terminal marker, 3 meta hash
- * ARGV: 1 entry id (`<seq>-0`), 2 event JSON, 3 live channel, 4 max events, 5 ttl seconds,
+ * ARGV: 1 entry id (`<seq>-0`), 2 event JSON, 3 live channel, 4 max events, 5 ttl seconds to give the
+ *       log, or '' to leave its TTL (the appender renews it now and then, not per event: EventLog.appender),
  *       6 the writing run's token ('' for a writer that claimed no run),
  *       7 `SPUBLISH` for a sharded live channel (a Cluster), otherwise PUBLISH
  * The channel shares the generation's hash tag, so even SPUBLISH stays on this script's slot.
@@ -31,23 +32,28 @@ if tonumber(string.match(ARGV[1], '^(%d+)')) > topSeq + 1 then return -2 end
 local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], ARGV[1], 'e', ARGV[2])
 if type(added) == 'table' and added.err then
   local existing = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
-  if #existing == 1 and existing[1][2][2] == ARGV[2] then return 1 end
+  if #existing == 1 and existing[1][2][2] == ARGV[2] then
+    if ARGV[5] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+    return 1
+  end
   return redis.error_reply(added.err)
 end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
+if ARGV[5] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
 redis.call(ARGV[7] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', ARGV[3], ARGV[2])
 return 1
 `;
 
 /**
  * Append the non-terminal events of many generations in one call: what one process wrote in one
- * event-loop turn. Per event it does what APPEND_EVENT_LUA does, with two savings: a generation's
+ * event-loop turn. Per event it does what APPEND_EVENT_LUA does, with a saving: a generation's
  * ownership and top seq are read once per call (nothing else runs inside a script, so they change
- * only by this call's own appends), and its log's TTL is renewed once per call, not per event (the meta
- * hash has no TTL before the terminal event: CREATE_META_LUA).
+ * only by this call's own appends). Its log's TTL is set at most once per call, and only when one of
+ * its events asks (the appender asks now and then, not per event: EventLog.appender; the meta hash
+ * has no TTL before the terminal event: CREATE_META_LUA).
  * KEYS: per writer w (1-based) 3w-2 event log, 3w-1 terminal marker, 3w meta hash
- * ARGV: 1 max events, 2 ttl seconds, 3 `SPUBLISH` for sharded live channels, otherwise PUBLISH,
- *       then 5 per event: writer index, entry id, event JSON, live channel, the writing run's token ('' for none)
+ * ARGV: 1 max events, 2 `SPUBLISH` for sharded live channels, otherwise PUBLISH,
+ *       then 6 per event: writer index, entry id, event JSON, live channel, the writing run's token ('' for none),
+ *       ttl seconds to give the log once the event is in it ('' to leave its TTL)
  * Returns one code per event: 1 written (or already there: a resend), 0 ended, -1 another run owns
  * the generation, -2 a gap (the event before it is missing), -3 a different entry already holds the id
  * (the writer's error, not the call's).
@@ -55,8 +61,8 @@ return 1
 export const APPEND_EVENTS_LUA = `
 local state, tops, renew = {}, {}, {}
 local results = {}
-local publish = ARGV[3] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH'
-for i = 4, #ARGV, 5 do
+local publish = ARGV[2] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH'
+for i = 3, #ARGV, 6 do
   local w = tonumber(ARGV[i])
   local log, marker, meta = KEYS[3 * w - 2], KEYS[3 * w - 1], KEYS[3 * w]
   local id, event, run = ARGV[i + 1], ARGV[i + 2], ARGV[i + 4]
@@ -84,14 +90,14 @@ for i = 4, #ARGV, 5 do
       else
         tops[w] = seq
         redis.call(publish, ARGV[i + 3], event)
-        renew[w] = true
       end
+      if code == 1 and ARGV[i + 5] ~= '' then renew[w] = ARGV[i + 5] end
     end
   end
   results[#results + 1] = code
 end
-for w in pairs(renew) do
-  redis.call('EXPIRE', KEYS[3 * w - 2], ARGV[2])
+for w, ttl in pairs(renew) do
+  redis.call('EXPIRE', KEYS[3 * w - 2], ttl)
 end
 return results
 `;

@@ -20,7 +20,7 @@ interface EventLogCommands {
     json: string,
     channel: string,
     maxEvents: number,
-    ttl: number,
+    ttl: number | '',
     runToken: string,
     publish: PublishCommand,
   ): Promise<number>;
@@ -55,6 +55,13 @@ export type AppendResult = 'written' | 'ended' | 'lost' | 'gap';
 
 /** What the pre-flight of a run found: nothing to do, a cancel to honour, or the run may go ahead after `lastSeq`. */
 export type RunClaim = { kind: 'ended' } | { kind: 'cancel-requested' } | { kind: 'claimed'; lastSeq: number };
+
+/**
+ * An appender sets its log's TTL on its first append and again once this share of the TTL has passed,
+ * not on every append (an `EXPIRE` per event was a fifth of the append script's time in Redis: bench/README.md).
+ * So a running generation's log expires between 0.9 and 1 TTL after its latest event.
+ */
+const TTL_RENEW_SHARE = 0.1;
 
 const APPEND_RESULT: Record<number, AppendResult> = { 1: 'written', 0: 'ended', [-1]: 'lost', [-2]: 'gap' };
 /** The batched script's code for an id already held by a different entry: two writers for one generation. */
@@ -139,37 +146,49 @@ export class EventLog {
     const { eventLog, terminalMarker, meta, liveChannel } = this.keys;
     const target: AppendTarget = { log: eventLog(generationId), marker: terminalMarker(generationId), meta: meta(generationId), channel: liveChannel(generationId), runToken };
     const head = `{"jobId":${JSON.stringify(generationId)},"seq":`;
+    const { ttlSeconds } = this.limits;
+    const renewEveryMs = ttlSeconds * 1000 * TTL_RENEW_SHARE;
+    let renewedAt = -Infinity;
     return async (seq, body) => {
       // The same JSON as JSON.stringify({ jobId, seq, ...body }), without copying body per token.
       const json = `${head}${seq},${JSON.stringify(body).slice(1)}`;
-      const code = this.batchAppends ? await this.batcher.append(target, `${seq}-0`, json) : await this.appendOne(target, `${seq}-0`, json);
+      const now = performance.now();
+      const ttl = now - renewedAt >= renewEveryMs ? ttlSeconds : '';
+      if (ttl !== '') renewedAt = now;
+      let code: number;
+      try {
+        code = this.batchAppends ? await this.batcher.append(target, `${seq}-0`, json, ttl) : await this.appendOne(target, `${seq}-0`, json, ttl);
+      } catch (error) {
+        if (ttl !== '') renewedAt = -Infinity; // the TTL may not be set: the next append asks again
+        throw error;
+      }
+      if (ttl !== '' && code !== 1) renewedAt = -Infinity;
       if (code === ID_TAKEN) throw new Error(`seq ${seq} of generation ${generationId} is already taken by a different event: two writers for one generation`);
       return APPEND_RESULT[code]!;
     };
   }
 
   /** One script call for a turn's appends, every generation together. */
-  private sendBatch(batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string }>): Promise<number[]> {
+  private sendBatch(batch: ReadonlyArray<{ target: AppendTarget; id: string; json: string; ttl: number | '' }>): Promise<number[]> {
     const writers = new Map<AppendTarget, number>();
     const keys: string[] = [];
-    const args: Array<string | number> = [this.limits.maxEvents, this.limits.ttlSeconds, this.publish];
-    for (const { target, id, json } of batch) {
+    const args: Array<string | number> = [this.limits.maxEvents, this.publish];
+    for (const { target, id, json, ttl } of batch) {
       let writer = writers.get(target);
       if (writer === undefined) {
         keys.push(target.log, target.marker, target.meta);
         writer = keys.length / 3;
         writers.set(target, writer);
       }
-      args.push(writer, id, json, target.channel, target.runToken);
+      args.push(writer, id, json, target.channel, target.runToken, ttl);
     }
     return this.redis.twAppendEvents(keys.length, ...keys, ...args);
   }
 
   /** One append as its own script call (a Cluster). */
-  private async appendOne(t: AppendTarget, id: string, json: string): Promise<number> {
-    const { maxEvents, ttlSeconds } = this.limits;
+  private async appendOne(t: AppendTarget, id: string, json: string, ttl: number | ''): Promise<number> {
     try {
-      return await this.redis.twAppendEvent(t.log, t.marker, t.meta, id, json, t.channel, maxEvents, ttlSeconds, t.runToken, this.publish);
+      return await this.redis.twAppendEvent(t.log, t.marker, t.meta, id, json, t.channel, this.limits.maxEvents, ttl, t.runToken, this.publish);
     } catch (error) {
       // The single-event script raises for an id held by a different entry; the batched one reports it as a code.
       if (error instanceof Error && /equal or smaller than the target stream top item/.test(error.message)) return ID_TAKEN;
