@@ -83,8 +83,8 @@ export class SocketSubscriptionsService {
       if (reason) this.dropped(socket, jobId, reason);
     });
     subscription.start({
-      write: (event, _json, live) => {
-        this.events.emit(socket, event);
+      write: (event, json, live) => {
+        this.events.emit(socket, event, json);
         if (live && this.events.owedBytes(socket) > this.config.api.maxBufferedBytes) this.dropSlowConsumer(socket);
       },
       drained: () => this.events.drained(socket, this.config.api.maxBufferedBytes / 4),
