@@ -149,6 +149,37 @@ describe('replay/live seam', () => {
     assert.deepEqual(await texts(gappy), ['g1', 'g2'], 'never a hole: seq 3 waits for seq 2');
   });
 
+  it("a run's appends, each its own call: the top seq it checks follows the log (gap, resend, clash, a log gone, meta gone)", async () => {
+    const id = randomUUID();
+    const k = redisKeys(gateway.prefix);
+    const redis = gateway.api.app.get<Redis>(REDIS_CLIENT);
+    await redis.hset(k.meta(id), 'status', 'queued'); // the api's meta
+    assert.equal((await log.claimRun(id, 'run-a')).kind, 'claimed');
+    const append = log.appender(id, 'run-a');
+    const chunk = (delta: string) => ({ type: 'chunk' as const, delta });
+    assert.equal(await append(1, chunk('a1')), 'written');
+    assert.equal(await append(2, chunk('a2')), 'written');
+    assert.equal(await append(4, chunk('a4')), 'gap', 'seq 3 is missing');
+    assert.equal(await append(2, chunk('a2')), 'written', 'the same event again: a resend');
+    await assert.rejects(append(2, chunk('other')), /already taken/, 'a different event at a written seq');
+    assert.equal(await append(3, chunk('a3')), 'written');
+    assert.equal(await append(4, chunk('a4')), 'written');
+    assert.deepEqual((await log.readAfter(id, 0)).map((e) => (e.event.type === 'chunk' ? e.event.delta : e.event.type)), ['a1', 'a2', 'a3', 'a4']);
+    // A claim after the log was written (a re-delivered job) starts from the log's top.
+    assert.deepEqual(await log.claimRun(id, 'run-b'), { kind: 'claimed', lastSeq: 4 });
+    const appendB = log.appender(id, 'run-b');
+    assert.equal(await append(5, chunk('stale')), 'lost', 'the older run is refused');
+    assert.equal(await appendB(6, chunk('b6')), 'gap', 'the new run must continue at seq 5');
+    assert.equal(await appendB(5, chunk('b5')), 'written');
+    // The log is gone (expired) while meta stays: the next append finds the events before it missing.
+    await redis.del(k.eventLog(id));
+    assert.equal(await appendB(6, chunk('b6')), 'gap', 'never a hole: the log lacks seq 1-5');
+    // Meta is gone: the run no longer owns anything, and meta is not recreated.
+    await redis.del(k.meta(id));
+    assert.equal(await appendB(1, chunk('b1')), 'lost');
+    assert.equal(await redis.exists(k.meta(id)), 0, 'meta was not recreated');
+  });
+
   it('writes one terminal event even when two writers race to end a generation', async () => {
     const id = randomUUID();
     await log.appender(id)(1, { type: 'chunk', delta: 'x' });

@@ -20,15 +20,29 @@
  * The same entry sent again is a success that changes nothing: ioredis resends the commands
  * whose replies a dropped connection lost, and Redis may have run them already.
  * A different entry at an id not above the log's top raises an error: two writers for one generation.
- * The meta hash is not touched: it has no TTL until the terminal event (see CREATE_META_LUA).
+ * The log's top seq comes, for a run, from the meta hash's `top` field, which the run's claim
+ * (CLAIM_RUN_LUA) and its appends keep equal to the log's (they change both in one script, so a
+ * replica has both or neither): an HMGET instead of an XREVRANGE per call, the costliest inner call
+ * (bench/README.md). The log itself is read when there is no such copy: a writer without a run, a
+ * claim by an older version, or a log that is gone (expired) while meta stays.
+ * Meta is never created here (HSET only after the run token matched, so it exists) and keeps no TTL
+ * until the terminal event (see CREATE_META_LUA).
  */
 export const APPEND_EVENT_LUA = `
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[3], 'run') ~= ARGV[6] then return -1 end
-local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local topSeq = 0
-if #top > 0 then topSeq = tonumber(string.match(top[1][1], '^(%d+)')) end
-if tonumber(string.match(ARGV[1], '^(%d+)')) > topSeq + 1 then return -2 end
+local topSeq
+if ARGV[6] ~= '' then
+  local owner = redis.call('HMGET', KEYS[3], 'run', 'top')
+  if owner[1] ~= ARGV[6] then return -1 end
+  if owner[2] and redis.call('EXISTS', KEYS[1]) == 1 then topSeq = tonumber(owner[2]) end
+end
+if topSeq == nil then
+  local top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  topSeq = 0
+  if #top > 0 then topSeq = tonumber(string.match(top[1][1], '^(%d+)')) end
+end
+local seq = tonumber(string.match(ARGV[1], '^(%d+)'))
+if seq > topSeq + 1 then return -2 end
 local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], ARGV[1], 'e', ARGV[2])
 if type(added) == 'table' and added.err then
   local existing = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
@@ -39,15 +53,16 @@ if type(added) == 'table' and added.err then
   return redis.error_reply(added.err)
 end
 if ARGV[5] ~= '' then redis.call('EXPIRE', KEYS[1], ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('HSET', KEYS[3], 'top', seq) end
 redis.call(ARGV[7] == 'SPUBLISH' and 'SPUBLISH' or 'PUBLISH', ARGV[3], ARGV[2])
 return 1
 `;
 
 /**
  * Append the non-terminal events of many generations in one call: what one process wrote in one
- * event-loop turn. Per event it does what APPEND_EVENT_LUA does, with a saving: a generation's
- * ownership and top seq are read once per call (nothing else runs inside a script, so they change
- * only by this call's own appends). Its log's TTL is set at most once per call, and only when one of
+ * event-loop turn. Per event it does what APPEND_EVENT_LUA does (the top seq from meta's `top` for a
+ * run), with savings: a generation's ownership and top seq are read once per call (nothing else runs
+ * inside a script, so they change only by this call's own appends). Its log's TTL is set at most once per call, and only when one of
  * its events asks (the appender asks now and then, not per event: EventLog.appender; the meta hash
  * has no TTL before the terminal event: CREATE_META_LUA).
  * KEYS: per writer w (1-based) 3w-2 event log, 3w-1 terminal marker, 3w meta hash
@@ -69,11 +84,17 @@ for i = 3, #ARGV, 6 do
   local s = state[w]
   if s == nil then
     if redis.call('EXISTS', marker) == 1 then s = 0
-    elseif run ~= '' and redis.call('HGET', meta, 'run') ~= run then s = -1
     else
-      s = 1
-      local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
-      tops[w] = #top > 0 and tonumber(string.match(top[1][1], '^(%d+)')) or 0
+      local owner = run ~= '' and redis.call('HMGET', meta, 'run', 'top') or nil
+      if owner and owner[1] ~= run then s = -1
+      else
+        s = 1
+        if owner and owner[2] and redis.call('EXISTS', log) == 1 then tops[w] = tonumber(owner[2])
+        else
+          local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+          tops[w] = #top > 0 and tonumber(string.match(top[1][1], '^(%d+)')) or 0
+        end
+      end
     end
     state[w] = s
   end
@@ -89,6 +110,8 @@ for i = 3, #ARGV, 6 do
         if not (#existing == 1 and existing[1][2][2] == event) then code = -3 end
       else
         tops[w] = seq
+        -- At once, not at the end: another writer index of this call may hold the same generation.
+        if run ~= '' then redis.call('HSET', meta, 'top', seq) end
         redis.call(publish, ARGV[i + 3], event)
       end
       if code == 1 and ARGV[i + 5] ~= '' then renew[w] = ARGV[i + 5] end
@@ -127,7 +150,8 @@ return 1
  * ARGV: 1 this run's token, 2 now (ms), 3 ttl seconds
  * Returns -1 when the generation already ended (nothing to do), -2 when a cancel was requested
  * (the caller writes `cancelled`), else marks it running, owned by this run, and returns the
- * log's top seq (0 when empty). Appends and the terminal event of an older run are refused from here on.
+ * log's top seq (0 when empty), also kept as meta's `top` for the run's appends (APPEND_EVENT_LUA).
+ * Appends and the terminal event of an older run are refused from here on.
  * Meta keeps no TTL while the generation runs (CREATE_META_LUA); only a hash this script creates (its
  * job ran before the api's meta write landed) gets `ttl`, which that write then removes, so a job
  * without any api-side meta cannot leave a hash behind for ever.
@@ -136,11 +160,12 @@ export const CLAIM_RUN_LUA = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
 local fresh = redis.call('EXISTS', KEYS[3]) == 0
-redis.call('HSET', KEYS[3], 'status', 'running', 'startedAt', ARGV[2], 'run', ARGV[1])
-if fresh then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 local top = redis.call('XREVRANGE', KEYS[4], '+', '-', 'COUNT', 1)
-if #top == 0 then return 0 end
-return tonumber(string.match(top[1][1], '^(%d+)'))
+local topSeq = 0
+if #top > 0 then topSeq = tonumber(string.match(top[1][1], '^(%d+)')) end
+redis.call('HSET', KEYS[3], 'status', 'running', 'startedAt', ARGV[2], 'run', ARGV[1], 'top', topSeq)
+if fresh then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+return topSeq
 `;
 
 /**
