@@ -9,6 +9,7 @@ import { EventLog } from './events/event-log';
 import { GenerationMetaStore } from './generations/generation-meta.store';
 import { TenantAccounting } from './tenants/tenant-accounting';
 import { GenerationFinisher } from './generations/generation-finisher';
+import { LostGenerationNotice } from './generations/lost-generation-notice';
 import { UnfinishedGenerations } from './generations/unfinished-generations';
 import { TokenwireMetrics } from './metrics/metrics';
 import { BatchStore } from './batches/batch-store';
@@ -58,6 +59,11 @@ export class CoreModule {
           useFactory: (redis: Redis, keys: RedisKeys) => new EventLog(redis, keys, config.generations, usesShardedPubSub(config.redis) ? 'SPUBLISH' : 'PUBLISH'),
         },
         {
+          provide: LostGenerationNotice,
+          inject: [REDIS_CLIENT, REDIS_KEYS],
+          useFactory: (redis: Redis, keys: RedisKeys) => new LostGenerationNotice(redis, keys, usesShardedPubSub(config.redis) ? 'SPUBLISH' : 'PUBLISH'),
+        },
+        {
           provide: TenantAccounting,
           inject: [REDIS_CLIENT, REDIS_KEYS, TokenwireMetrics],
           useFactory: (redis: Redis, keys: RedisKeys, metrics: TokenwireMetrics) => new TenantAccounting(redis, keys, metrics),
@@ -84,7 +90,7 @@ export class CoreModule {
           useFactory: (redis: Redis, keys: RedisKeys) => new GenerationMetaStore(redis, keys, config.generations.ttlSeconds),
         },
       ],
-      exports: [TOKENWIRE_CONFIG, LOGGER, TokenwireMetrics, REDIS_KEYS, REDIS_CLIENT, EventLog, GenerationMetaStore, TenantAccounting, GenerationFinisher, UnfinishedGenerations, BatchStore],
+      exports: [TOKENWIRE_CONFIG, LOGGER, TokenwireMetrics, REDIS_KEYS, REDIS_CLIENT, EventLog, LostGenerationNotice, GenerationMetaStore, TenantAccounting, GenerationFinisher, UnfinishedGenerations, BatchStore],
     };
   }
 }

@@ -14,6 +14,7 @@ export * from './queue/generations-queue.module';
 export * from './queue/live-job-states';
 export * from './tenants/tenant-accounting';
 export * from './generations/generation-finisher';
+export * from './generations/lost-generation-notice';
 export * from './generations/unfinished-generations';
 export * from './metrics/metrics';
 export * from './metrics/metrics-server';

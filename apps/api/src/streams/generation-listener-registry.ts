@@ -18,6 +18,11 @@ export const LISTENER_RENEW_MS = 10_000;
  * and one renewal per followed generation every LISTENER_RENEW_MS. Entries are process-level
  * (local listeners are counted in the process), and expired members are ignored when counting,
  * so a process that died without cleaning up stops counting after LISTENER_ENTRY_TTL_MS.
+ *
+ * A renewal also sends one EXISTS of the generation's meta and terminal marker (one command: both read at
+ * one instant). Neither exists only when its state is gone from Redis (a generation's meta has no TTL
+ * until its terminal event, and both then keep the finished TTL): `gone` is told, so its readers end
+ * plainly instead of waiting for ever. A renewal that fails (Redis unreachable, a failover) tells nothing.
  */
 export class GenerationListenerRegistry {
   /** This api process, as a member of the listener sets. */
@@ -29,6 +34,8 @@ export class GenerationListenerRegistry {
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly logger: Logger,
+    /** A followed generation's meta and terminal marker are both gone (see above). */
+    private readonly gone: (generationId: string) => void,
   ) {}
 
   start(): void {
@@ -52,6 +59,11 @@ export class GenerationListenerRegistry {
     await this.redis.zrem(this.keys.listeners(generationId), this.processId);
   }
 
+  /** Renews the generation's entry now (a worker said its state is gone): `gone` is told if it is. */
+  check(generationId: string): void {
+    if (this.followed.has(generationId)) this.renew(generationId);
+  }
+
   /** Other api processes whose entry for the generation has not expired. */
   async otherProcesses(generationId: string): Promise<number> {
     const members = await this.redis.zrangebyscore(this.keys.listeners(generationId), Date.now(), '+inf');
@@ -72,8 +84,16 @@ export class GenerationListenerRegistry {
   }
 
   private renewAll(): void {
-    for (const generationId of this.followed) {
-      this.write(generationId).catch((error: unknown) => this.logger.warn({ err: error, jobId: generationId }, 'cannot renew a listener entry'));
-    }
+    for (const generationId of this.followed) this.renew(generationId);
+  }
+
+  /** Writes the entry again and asks whether the generation's state is still there (one auto-pipelined EXISTS more). */
+  private renew(generationId: string): void {
+    Promise.all([this.write(generationId), this.redis.exists(this.keys.meta(generationId), this.keys.terminalMarker(generationId))]).then(
+      ([, present]) => {
+        if (present === 0 && this.followed.has(generationId)) this.gone(generationId);
+      },
+      (error: unknown) => this.logger.warn({ err: error, jobId: generationId }, 'cannot renew a listener entry'),
+    );
   }
 }

@@ -12,6 +12,8 @@ import {
   TOKENWIRE_CONFIG,
   TokenwireMetrics,
   createLiveSubscriberClient,
+  generationLostError,
+  isLostGenerationNotice,
   usesShardedPubSub,
   watchRedisErrors,
   type Logger,
@@ -67,7 +69,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: TokenwireMetrics,
   ) {
-    this.listeners = new GenerationListenerRegistry(redis, keys, logger);
+    this.listeners = new GenerationListenerRegistry(redis, keys, logger, (generationId) => this.endLost(generationId));
   }
 
   onModuleInit(): void {
@@ -249,8 +251,25 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
       this.logger.error({ err: error, channel }, 'malformed event on a live channel');
       return;
     }
+    if (isLostGenerationNotice(event)) {
+      // A worker found the state gone; checked here too (by the renewal's own read), never taken on trust.
+      this.listeners.check(entry.generationId);
+      return;
+    }
     const logged = { event, json };
     for (const subscription of entry.subscriptions) subscription.receive(logged);
+  }
+
+  /**
+   * The generation's state is gone from Redis (GenerationListenerRegistry): no worker or reaper can end it,
+   * so each of its readers here gets `generation_lost` as its terminal event, the seq after its last.
+   */
+  private endLost(generationId: string): void {
+    const entry = this.channels.get(this.keys.liveChannel(generationId));
+    if (!entry) return;
+    this.logger.error({ jobId: generationId, readers: entry.subscriptions.size }, 'generation gone from Redis before it ended (meta and terminal marker missing); ending its readers with generation_lost');
+    const body = generationLostError(generationId);
+    for (const subscription of [...entry.subscriptions]) subscription.end(body);
   }
 
   private release(channel: string, subscription: GenerationSubscription): void {

@@ -1,4 +1,4 @@
-import { isTerminalEvent, type StreamEvent } from '@tokenwire/contracts';
+import { isTerminalEvent, type StreamEvent, type TerminalEventBody } from '@tokenwire/contracts';
 import type { LoggedEvent } from '@tokenwire/core';
 import type { ApiError } from '../common/api-error';
 
@@ -29,6 +29,8 @@ export class GenerationSubscription {
   private overflowed = false;
   private sink?: StreamSink;
   private closed = false;
+  /** The api's own terminal event, waiting for `start` (see `end`). */
+  private ending?: LoggedEvent;
   private reason?: ApiError;
   private whenClosed?: Promise<void>;
   private readonly closeHandlers: Array<(reason?: ApiError) => void> = [];
@@ -55,7 +57,20 @@ export class GenerationSubscription {
   start(sink: StreamSink): void {
     if (this.sink || this.closed) return;
     this.sink = sink;
-    this.replay(this);
+    if (this.ending) this.deliver(this.ending, false);
+    else this.replay(this);
+  }
+
+  /**
+   * Ends the stream with a terminal event the api makes (the generation is gone from Redis, so none can
+   * come from its log), as the seq after the last this listener received: still exactly one terminal event.
+   */
+  end(body: TerminalEventBody): void {
+    if (this.closed || this.ending) return;
+    const event = { jobId: this.generationId, seq: this.lastSeq + 1, ...body } as StreamEvent;
+    const ending = { event, json: JSON.stringify(event) };
+    if (this.sink) this.deliver(ending, false);
+    else this.ending = ending;
   }
 
   /** Called for every live message of the channel. */

@@ -67,12 +67,12 @@ export class GenerationEventWriter {
     private readonly eventLog: EventLog,
     private readonly generationId: string,
     runToken: string,
-    lastSeq: number,
+    private readonly claimedSeq: number,
     private readonly coalesce: 'off' | 'turn' | number,
     private readonly onStop: () => void,
     private readonly log?: Logger,
   ) {
-    this.seq = lastSeq;
+    this.seq = claimedSeq;
     this.appendEvent = eventLog.appender(generationId, runToken);
   }
 
@@ -110,6 +110,11 @@ export class GenerationEventWriter {
     if (this.recovery && this.pending.size > MAX_QUEUED_WHILE_RECOVERING) return this.recovery;
     if (this.inFlight > MAX_IN_FLIGHT) return this.last;
     return undefined;
+  }
+
+  /** The highest seq Redis acknowledged from this writer (before any: the log's top seq at the claim). */
+  get lastWrittenSeq(): number {
+    return this.acknowledged.at(-1)?.seq ?? this.claimedSeq;
   }
 
   /** The first append Redis could not take, if any: the cause when the run stops. */

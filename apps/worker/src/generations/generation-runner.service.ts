@@ -5,6 +5,7 @@ import {
   EventLog,
   GenerationFinisher,
   LOGGER,
+  LostGenerationNotice,
   TOKENWIRE_CONFIG,
   TokenwireMetrics,
   type GenerationUsage,
@@ -47,6 +48,7 @@ export class GenerationRunnerService {
     private readonly router: UpstreamRouterService,
     private readonly eventLog: EventLog,
     private readonly finisher: GenerationFinisher,
+    private readonly lostNotice: LostGenerationNotice,
     private readonly metrics: TokenwireMetrics,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
@@ -94,12 +96,12 @@ export class GenerationRunnerService {
     try {
       await this.pump(run, ownership.signal, startedAt);
       await writer.flush();
-      if (writer.refused) return this.stopped(run, writer.refused);
+      if (writer.refused) return await this.stopped(run, writer.refused);
       const { tokens, finishReason, stopSequence } = run.progress;
       const counted = countUsage(job, run.progress);
       writer.append({ type: 'usage', ...counted, totalTokens: counted.promptTokens + counted.completionTokens });
       await writer.flush();
-      if (writer.refused) return this.stopped(run, writer.refused);
+      if (writer.refused) return await this.stopped(run, writer.refused);
       log.info({ tokens, durationMs: Math.round(performance.now() - startedAt), finishReason }, 'stream completed');
       await this.end(run, { type: 'done', finishReason, ...(stopSequence !== undefined ? { stopSequence } : {}) }, counted);
       this.metrics.generations.inc({ model: job.model, outcome: 'done' });
@@ -163,8 +165,8 @@ export class GenerationRunnerService {
   private async endAfter(error: unknown, run: ActiveRun): Promise<RunOutcome> {
     const { job, signal, writer, progress, log } = run;
     await writer.flush().catch(() => undefined);
-    if (writer.refused) return this.stopped(run, writer.refused);
-    if (signal.aborted && signal.reason === LOST_LOCK) return this.stopped(run, 'lost');
+    if (writer.refused) return await this.stopped(run, writer.refused);
+    if (signal.aborted && signal.reason === LOST_LOCK) return await this.stopped(run, 'lost');
     if (signal.aborted && signal.reason === HAND_BACK) {
       log.info({ tokens: progress.tokens }, 'stream closed early: handed back to the queue');
       this.metrics.generations.inc({ model: job.model, outcome: 'handed_back' });
@@ -184,14 +186,22 @@ export class GenerationRunnerService {
     return 'ended';
   }
 
-  /** Redis refused this run's writes: the generation ended elsewhere, or another run owns it now. */
-  private stopped(run: ActiveRun, refusal: WriteRefusal): RunOutcome {
+  /**
+   * Redis refused this run's writes: the generation ended elsewhere, or its meta no longer names this run:
+   * another run owns it now, or its state is gone from Redis (then its live readers are told, at once).
+   */
+  private async stopped(run: ActiveRun, refusal: WriteRefusal): Promise<RunOutcome> {
     this.metrics.generations.inc({ model: run.job.model, outcome: refusal === 'lost' ? 'lost' : 'ended_elsewhere' });
     if (refusal === 'ended') {
       run.log.warn('generation ended elsewhere; this run stops');
       return 'ended';
     }
-    run.log.warn({ tokens: run.progress.tokens }, 'this run lost the generation to another; it stops and writes nothing more');
+    const gone = await this.lostNotice.announceIfGone(run.job.generationId, run.writer.lastWrittenSeq + 1).catch((error: unknown) => {
+      run.log.warn({ err: error }, 'cannot tell whether the generation is gone from Redis; its readers learn it at their next check');
+      return false;
+    });
+    if (gone) run.log.error({ tokens: run.progress.tokens }, 'the generation is gone from Redis (meta and terminal marker missing); its readers were told; this run stops');
+    else run.log.warn({ tokens: run.progress.tokens }, 'this run lost the generation to another; it stops and writes nothing more');
     return 'lost';
   }
 

@@ -27,6 +27,12 @@ export const errorCodeSchema = z.enum([
   'slow_consumer',
   /** The generation's owner died (api or worker) before it ended; the reaper ended it. A batch item whose job ended without a result (its worker died twice under it). */
   'abandoned',
+  /**
+   * The generation's state is gone from Redis (meta and terminal marker both missing: a failover whose
+   * promoted replica lacked the data, an eviction, a flush) before it ended: it cannot end or be resumed.
+   * The api ends its live readers with it (an error event it makes for each); submit the request again.
+   */
+  'generation_lost',
   /** A batch item that had not started when its batch was cancelled. */
   'cancelled',
 ]);
