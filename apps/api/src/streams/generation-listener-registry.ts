@@ -7,6 +7,12 @@ import type { Logger } from '@tokenwire/core';
 export const LISTENER_ENTRY_TTL_MS = 30_000;
 /** How often a process renews the entries of the generations it follows (a third of the TTL: two renewals may fail). */
 export const LISTENER_RENEW_MS = 10_000;
+/**
+ * A generation followed for less than this is never taken for gone: the OpenAI route follows one as soon as
+ * it is admitted, a moment before its meta is written (and a script's first EVALSHA may come back NOSCRIPT
+ * and go again as EVAL, after a later EXISTS).
+ */
+const GONE_GRACE_MS = 5_000;
 
 /**
  * Which api processes follow a generation live, in Redis, in the generation's own slot
@@ -22,12 +28,14 @@ export const LISTENER_RENEW_MS = 10_000;
  * A renewal also sends one EXISTS of the generation's meta and terminal marker (one command: both read at
  * one instant). Neither exists only when its state is gone from Redis (a generation's meta has no TTL
  * until its terminal event, and both then keep the finished TTL): `gone` is told, so its readers end
- * plainly instead of waiting for ever. A renewal that fails (Redis unreachable, a failover) tells nothing.
+ * plainly instead of waiting for ever. A renewal that fails (Redis unreachable, a failover) tells nothing,
+ * and neither does one within GONE_GRACE_MS of following the generation.
  */
 export class GenerationListenerRegistry {
   /** This api process, as a member of the listener sets. */
   readonly processId = randomUUID();
-  private readonly followed = new Set<string>();
+  /** Followed generations, and since when (ms). */
+  private readonly followed = new Map<string, number>();
   private renewTimer?: NodeJS.Timeout;
 
   constructor(
@@ -49,7 +57,7 @@ export class GenerationListenerRegistry {
 
   /** This process follows the generation from now on (awaited before its listener reads, so another process sees it). */
   async add(generationId: string): Promise<void> {
-    this.followed.add(generationId);
+    if (!this.followed.has(generationId)) this.followed.set(generationId, Date.now());
     await this.write(generationId);
   }
 
@@ -84,14 +92,16 @@ export class GenerationListenerRegistry {
   }
 
   private renewAll(): void {
-    for (const generationId of this.followed) this.renew(generationId);
+    for (const generationId of this.followed.keys()) this.renew(generationId);
   }
 
   /** Writes the entry again and asks whether the generation's state is still there (one auto-pipelined EXISTS more). */
   private renew(generationId: string): void {
+    const askedAt = Date.now();
     Promise.all([this.write(generationId), this.redis.exists(this.keys.meta(generationId), this.keys.terminalMarker(generationId))]).then(
       ([, present]) => {
-        if (present === 0 && this.followed.has(generationId)) this.gone(generationId);
+        const since = this.followed.get(generationId);
+        if (present === 0 && since !== undefined && askedAt - since >= GONE_GRACE_MS) this.gone(generationId);
       },
       (error: unknown) => this.logger.warn({ err: error, jobId: generationId }, 'cannot renew a listener entry'),
     );
