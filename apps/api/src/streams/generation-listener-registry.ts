@@ -29,7 +29,7 @@ const GONE_GRACE_MS = 5_000;
  * one instant). Neither exists only when its state is gone from Redis (a generation's meta has no TTL
  * until its terminal event, and both then keep the finished TTL): `gone` is told, so its readers end
  * plainly instead of waiting for ever. A renewal that fails (Redis unreachable, a failover) tells nothing,
- * and neither does one within GONE_GRACE_MS of following the generation.
+ * and neither does a periodic one within GONE_GRACE_MS of following the generation.
  */
 export class GenerationListenerRegistry {
   /** This api process, as a member of the listener sets. */
@@ -67,9 +67,12 @@ export class GenerationListenerRegistry {
     await this.redis.zrem(this.keys.listeners(generationId), this.processId);
   }
 
-  /** Renews the generation's entry now (a worker said its state is gone): `gone` is told if it is. */
+  /**
+   * Renews the generation's entry now (a worker said its state is gone): `gone` is told if it is. No grace
+   * here: a worker says so only after its run claimed the generation, which writes the meta if it is missing.
+   */
   check(generationId: string): void {
-    if (this.followed.has(generationId)) this.renew(generationId);
+    if (this.followed.has(generationId)) this.renew(generationId, 0);
   }
 
   /** Other api processes whose entry for the generation has not expired. */
@@ -96,12 +99,12 @@ export class GenerationListenerRegistry {
   }
 
   /** Writes the entry again and asks whether the generation's state is still there (one auto-pipelined EXISTS more). */
-  private renew(generationId: string): void {
+  private renew(generationId: string, graceMs = GONE_GRACE_MS): void {
     const askedAt = Date.now();
     Promise.all([this.write(generationId), this.redis.exists(this.keys.meta(generationId), this.keys.terminalMarker(generationId))]).then(
       ([, present]) => {
         const since = this.followed.get(generationId);
-        if (present === 0 && since !== undefined && askedAt - since >= GONE_GRACE_MS) this.gone(generationId);
+        if (present === 0 && since !== undefined && askedAt - since >= graceMs) this.gone(generationId);
       },
       (error: unknown) => this.logger.warn({ err: error, jobId: generationId }, 'cannot renew a listener entry'),
     );
