@@ -14,8 +14,8 @@ type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 // 300 tokens 40 ms apart: about 12 s, longer than the api's listener renewal (10 s), so a healthy
 // generation beside a lost one lives through at least one check.
 const SLOW = { tokenDelayMs: 40, tokens: 300 };
-/** Past the api's periodic check (every 10 s) with room for a loaded machine: the bound a reader waits at most. */
-const TOLD_WITHIN_MS = 20_000;
+/** Past the api's periodic check (every 10 s, after a 5 s grace) with room for a loaded machine: the bound a reader waits at most. */
+const TOLD_WITHIN_MS = 25_000;
 
 /**
  * A generation whose state vanishes from Redis while a client reads it (a failover whose promoted
