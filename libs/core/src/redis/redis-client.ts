@@ -11,7 +11,11 @@ export function createRedisClient(redis: TokenwireConfig['redis'], options: Redi
   if (!redis.clusterNodes.length) return new Redis({ ...redisConnectionOptions(redis), ...options });
   const { host: _host, port: _port, db: _db, ...credentials } = redisConnectionOptions(redis);
   const { enableAutoPipelining, ...rest } = options;
-  return new Cluster(redis.clusterNodes, { enableAutoPipelining, redisOptions: { ...credentials, ...rest } }) as unknown as Redis;
+  // A periodic slots refresh: ioredis hands a MOVED inside an auto-pipeline back to the caller without
+  // re-reading the slots map, so once every command is auto-pipelined, a map that went stale in a failover
+  // (read from a node that had not yet heard of the promotion) is never corrected: the api's replay reads
+  // got MOVED for their whole 15 s retry and closed their streams. One CLUSTER SLOTS per interval.
+  return new Cluster(redis.clusterNodes, { enableAutoPipelining, slotsRefreshInterval: SLOTS_REFRESH_MS, redisOptions: { ...credentials, ...rest } }) as unknown as Redis;
 }
 
 /**
@@ -24,7 +28,7 @@ export function usesShardedPubSub(redis: TokenwireConfig['redis']): boolean {
   return redis.clusterNodes.length > 0 && redis.clusterPubSub === 'sharded';
 }
 
-/** How often the sharded subscriber re-reads the Cluster's slots map (one CLUSTER SLOTS per api process). */
+/** How often a Cluster connection re-reads the slots map (one CLUSTER SLOTS per connection). */
 const SLOTS_REFRESH_MS = 5_000;
 
 /**
