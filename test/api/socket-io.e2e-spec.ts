@@ -63,7 +63,9 @@ describe('Socket.IO stream', () => {
       const seqs = events.map((e) => e.seq);
       assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'seqs are 1..n with no gap or duplicate');
       const chunks = events.filter((e) => e.type === 'chunk');
-      assert.deepEqual(chunks.map((e) => e.delta), expected);
+      // By content: the worker coalesces the deltas of one upstream read into one event, and a loaded machine can hand it two.
+      assert.ok(chunks.every((e) => e.delta.length > 0), 'no empty chunk');
+      assert.equal(chunks.map((e) => e.delta).join(''), expected.join(''));
       assert.equal(events.filter((e) => e.type === 'done').length, 1);
       assert.equal(events.at(-1)?.type, 'done');
     }
