@@ -165,3 +165,56 @@ describe('a generation whose keys vanish from Redis mid-stream', () => {
     console.log(`socket subscriber told generation_lost ${toldInMs} ms after its keys vanished`);
   });
 });
+
+/**
+ * A lost generation's tenant slot: the generation can never end through its log, so nothing would free
+ * its place among the tenant's unfinished generations until it aged out (`generations.ttlSeconds`, an
+ * hour by default). The worker that finds it gone frees it.
+ */
+describe('a generation whose keys vanish frees its tenant concurrency slot', () => {
+  let gateway: TestGateway;
+  let redis: Redis;
+
+  before(async () => {
+    gateway = await startGateway({
+      worker: { shutdownGraceMs: 500 },
+      limits: { maxConcurrent: 1 },
+      models: [{ name: 'slow', provider: 'demo', options: SLOW }],
+    });
+    redis = new Redis(testRedisUrl());
+  });
+  after(async () => {
+    redis?.disconnect();
+    await gateway?.close();
+  });
+
+  const post = (content: string) =>
+    fetch(`${gateway.url}/v1/generations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'slow', messages: [{ role: 'user', content }] }),
+    });
+
+  it('once the worker finds the generation gone, the tenant can start another', async () => {
+    const first = await post('takes the only slot');
+    assert.equal(first.status, 202);
+    const { id } = (await first.json()) as { id: string };
+    const k = redisKeys(gateway.prefix);
+    await waitFor('the generation to stream', async () => (await redis.xlen(k.eventLog(id))) >= 3, { timeoutMs: 15_000 });
+    assert.equal((await post('refused: the slot is taken')).status, 429, 'maxConcurrent 1 holds while the first runs');
+
+    await redis.del(k.meta(id), k.eventLog(id), k.terminalMarker(id), k.cancelRequest(id), k.listeners(id));
+    let status = 0;
+    await waitFor(
+      'a new generation to be admitted',
+      async () => {
+        const response = await post('after the loss');
+        status = response.status;
+        await response.body?.cancel();
+        return status === 202;
+      },
+      { timeoutMs: 15_000, intervalMs: 250 },
+    );
+    assert.equal(status, 202);
+  });
+});

@@ -196,18 +196,30 @@ export class GenerationRunnerService {
       run.log.warn('generation ended elsewhere; this run stops');
       return 'ended';
     }
-    const gone = await this.lostNotice.announceIfGone(run.job.generationId, run.writer.lastWrittenSeq + 1).catch((error: unknown) => {
-      run.log.warn({ err: error }, 'cannot tell whether the generation is gone from Redis; its readers learn it at their next check');
-      return false;
-    });
-    if (gone) run.log.error({ tokens: run.progress.tokens }, 'the generation is gone from Redis (meta and terminal marker missing); its readers were told; this run stops');
+    if (await this.releaseIfGone(run)) run.log.error({ tokens: run.progress.tokens }, 'the generation is gone from Redis (meta and terminal marker missing); its readers were told; this run stops');
     else run.log.warn({ tokens: run.progress.tokens }, 'this run lost the generation to another; it stops and writes nothing more');
     return 'lost';
   }
 
-  private end(run: ActiveRun, body: TerminalEventBody, usage?: GenerationUsage): Promise<boolean> {
+  /** Tells the readers of a generation whose state is gone (if it is) and frees its tenant slot; true when gone. */
+  private async releaseIfGone(run: ActiveRun): Promise<boolean> {
+    const { job, log } = run;
+    try {
+      if (!(await this.lostNotice.announceIfGone(job.generationId, run.writer.lastWrittenSeq + 1))) return false;
+      await this.finisher.releaseLost({ id: job.generationId, tenantId: job.tenantId });
+      return true;
+    } catch (error) {
+      log.warn({ err: error }, 'cannot tell whether the generation is gone from Redis; its readers learn it at their next check');
+      return false;
+    }
+  }
+
+  /** Writes the terminal event; when it is refused because the generation's state is gone, says so as stopped() would. */
+  private async end(run: ActiveRun, body: TerminalEventBody, usage?: GenerationUsage): Promise<boolean> {
     const { job, runToken } = run;
-    return this.finisher.finish({ id: job.generationId, tenantId: job.tenantId, model: job.model, runToken }, body, usage);
+    const wrote = await this.finisher.finish({ id: job.generationId, tenantId: job.tenantId, model: job.model, runToken }, body, usage);
+    if (!wrote && (await this.releaseIfGone(run))) run.log.error({ terminal: body.type }, 'the generation is gone from Redis before its terminal event; its readers were told');
+    return wrote;
   }
 }
 

@@ -55,4 +55,13 @@ export class GenerationFinisher {
     await this.unfinished.remove(generation.id).catch((error: unknown) => log.warn({ err: error }, 'cannot untrack a finished generation; the reaper will'));
     return true;
   }
+
+  /**
+   * A generation whose state is gone from Redis (LostGenerationNotice) can never end through its log, and the
+   * reaper cannot end it without its meta: free its tenant slot and untrack it here, or the slot stays taken
+   * until it ages out (`generations.ttlSeconds`). No usage is booked: what was delivered cannot be known.
+   */
+  async releaseLost(generation: Pick<FinishingGeneration, 'id' | 'tenantId'>): Promise<void> {
+    await Promise.all([this.accounting.removeActive(generation.tenantId, generation.id), this.unfinished.remove(generation.id)]);
+  }
 }
