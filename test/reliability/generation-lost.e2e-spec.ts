@@ -6,7 +6,9 @@ import { io, type Socket } from 'socket.io-client';
 import { GENERATIONS_NAMESPACE, redisKeys, type ClientToServerEvents, type ServerToClientEvents, type StreamEvent } from '@tokenwire/contracts';
 import { startGateway, type TestGateway } from '../support/gateway';
 import { testRedisUrl } from '../support/redis';
+import { demoReply } from '../support/long-replies';
 import { readSse } from '../support/sse-client';
+import { visibleText } from '../support/stream-assertions';
 import { waitFor } from '../support/wait';
 
 type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -100,7 +102,8 @@ describe('a generation whose keys vanish from Redis mid-stream', () => {
     const healthyEvents = (await healthyReader).events.map((e) => JSON.parse(e.data) as StreamEvent);
     assert.equal(healthyEvents.at(-1)?.type, 'done', 'the healthy generation ended done');
     assert.equal(healthyEvents.filter((e) => ['done', 'error', 'cancelled'].includes(e.type)).length, 1);
-    assert.equal(healthyEvents.filter((e) => e.type === 'chunk').length, SLOW.tokens);
+    // By content, not by events: a loaded worker may put two tokens into one event.
+    assert.equal(visibleText(healthyEvents), demoReply(SLOW, 'healthy one'));
   });
 
   it('a generation no worker is writing (no append to refuse): the api finds it gone at its next check', async () => {
