@@ -94,6 +94,8 @@ export class ChatCompletionsController {
     const hold = setTimeout(() => start().write(': ping\n\n'), holdMs);
     hold.unref();
     if (holdMs === 0) start();
+    // Registered before follow(): when it throws, the error is the answer and the hold must not start a stream after it.
+    response.once('close', () => clearTimeout(hold));
     let usage: StreamEvent | undefined;
     const subscription = await this.reader.follow(
       id,
@@ -134,7 +136,6 @@ export class ChatCompletionsController {
       if (sse) sse.end();
       else fail({ code: 'internal_error', message: 'the api closed this stream before the first token; retry', retryable: true });
     });
-    response.once('close', () => clearTimeout(hold));
   }
 
   private async complete(id: string, format: OpenAIChunkFormatter, response: Response): Promise<void> {

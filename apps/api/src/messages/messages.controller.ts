@@ -81,6 +81,8 @@ export class MessagesController {
     const hold = setTimeout(open, holdMs);
     hold.unref();
     if (holdMs === 0) open();
+    // Registered before follow(): when it throws, the error is the answer and the hold must not start a stream after it.
+    response.once('close', () => clearTimeout(hold));
     const subscription = await this.reader.follow(
       id,
       0,
@@ -102,7 +104,6 @@ export class MessagesController {
       if (sse) sse.end();
       else failBeforeStart({ code: 'internal_error', message: 'the api closed this stream before the first token; retry', retryable: true });
     });
-    response.once('close', () => clearTimeout(hold));
   }
 
   private async complete(id: string, format: AnthropicMessageFormatter, response: Response): Promise<void> {
