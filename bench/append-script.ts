@@ -10,16 +10,11 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { redisKeys } from '@tokenwire/contracts';
 import { EventLog } from '@tokenwire/core';
+import { redisCpuSeconds } from './bench-processes';
 
 const GENERATIONS = Number(process.argv[2] ?? 1000);
 const PER_CALL = Number(process.argv[3] ?? 50);
 const ROUNDS = Number(process.argv[4] ?? 20);
-
-async function redisCpuSeconds(redis: Redis): Promise<number> {
-  const info = await redis.info('cpu');
-  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
-  return field('used_cpu_user') + field('used_cpu_sys');
-}
 
 async function main(): Promise<void> {
   const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import type { Redis } from 'ioredis';
 
 /** The private redis-server that with-redis.mjs started (its title is `redis-server <host>:<port>`): its pid, for /proc accounting. */
 export function findRedisPid(): number | undefined {
@@ -26,4 +27,11 @@ export async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** CPU seconds (user + system) the Redis server behind `redis` has used, from `INFO cpu`. */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? NaN);
+  return field('used_cpu_user') + field('used_cpu_sys');
 }
