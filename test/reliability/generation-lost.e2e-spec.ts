@@ -108,8 +108,11 @@ describe('a generation whose keys vanish from Redis mid-stream', () => {
 
   it('a generation no worker is writing (no append to refuse): the api finds it gone at its next check', async () => {
     const id = await create('silent', 'nothing comes');
-    const reader = readSse(`${gateway.url}/v1/generations/${id}/events`, { timeoutMs: 60_000 });
+    let opened = 0;
+    const reader = readSse(`${gateway.url}/v1/generations/${id}/events`, { timeoutMs: 60_000, onResponse: (status) => (opened = status) });
     await waitFor('the generation to be running', async () => (await redis.hget(redisKeys(gateway.prefix).meta(id), 'status')) === 'running');
+    // The reader's stream must be open before the keys go (else its GET finds no generation: a plain 404, not this case).
+    await waitFor('the reader to have its stream open', () => opened === 200);
     await loseKeys(id);
     const lostAt = Date.now();
     const { events } = await reader;

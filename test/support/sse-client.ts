@@ -13,7 +13,12 @@ export interface SseReadResult {
  */
 export async function readSse(
   url: string,
-  init: RequestInit & { until?: (event: EventSourceMessage, all: EventSourceMessage[]) => boolean; timeoutMs?: number } = {},
+  init: RequestInit & {
+    until?: (event: EventSourceMessage, all: EventSourceMessage[]) => boolean;
+    timeoutMs?: number;
+    /** Called with the status once the response headers arrived (the server opened the stream, or refused it). */
+    onResponse?: (status: number) => void;
+  } = {},
 ): Promise<SseReadResult> {
   const controller = new AbortController();
   init.signal?.addEventListener('abort', () => controller.abort(init.signal?.reason));
@@ -21,6 +26,7 @@ export async function readSse(
   const timeoutMs = init.timeoutMs ?? 60_000;
   const timer = setTimeout(() => controller.abort(new Error(`SSE stream ${url} did not end within ${timeoutMs} ms`)), timeoutMs);
   const response = await fetch(url, { ...init, signal: controller.signal });
+  init.onResponse?.(response.status);
   const result: SseReadResult = { events: [], comments: [], status: response.status };
   if (!response.ok || !response.body) {
     result.events.push({ event: 'http-error', data: await response.text(), id: undefined });
