@@ -10,7 +10,6 @@ import { ApiModule } from './api.module';
 import { ConfiguredIoAdapter } from './socket/configured-io.adapter';
 import { QUEUE_DASHBOARD_PATH, mountQueueDashboard } from './admin/queue-dashboard';
 import { MetricsServerService } from './metrics/metrics-server.service';
-import { trackResponse } from './common/response-context';
 
 export interface RunningApi {
   app: NestExpressApplication;
@@ -34,7 +33,6 @@ export async function createApi(overrides: TokenwireConfigInput = {}, env = proc
   const batchLimit = config.batches.bodyLimit;
   app.use('/v1/batches', express.json({ limit: batchLimit }), express.text({ type: ['application/jsonl', 'application/x-ndjson', 'text/plain'], limit: batchLimit }));
   app.useBodyParser('json', { limit: config.api.bodyLimit });
-  app.use(trackResponse);
   app.useWebSocketAdapter(new ConfiguredIoAdapter(app, config));
   app.enableShutdownHooks();
   mountQueueDashboard(app);

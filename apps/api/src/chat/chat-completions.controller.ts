@@ -41,7 +41,11 @@ export class ChatCompletionsController {
     };
     let created: { id: string; createdAt: number };
     try {
-      created = await this.generations.create(tenantId, body, request.header(SESSION_HEADER)?.slice(0, 256) || undefined, body.stream ? openOnAdmission : undefined);
+      created = await this.generations.create(tenantId, body, {
+        sessionKey: request.header(SESSION_HEADER)?.slice(0, 256) || undefined,
+        onAdmitted: body.stream ? openOnAdmission : undefined,
+        response,
+      });
     } catch (error) {
       // Not queued: nothing will be published on it.
       opened?.then((subscription) => subscription.close(), () => undefined);

@@ -23,9 +23,10 @@ export class GenerationsController {
   async create(
     @TenantId() tenantId: string,
     @Body(new ZodValidationPipe(createGenerationRequestSchema)) body: CreateGenerationRequest,
+    @Res({ passthrough: true }) response: Response,
     @Headers(SESSION_HEADER) sessionKey?: string,
   ) {
-    const { id, createdAt } = await this.generations.create(tenantId, body, sessionKey?.slice(0, 256) || undefined);
+    const { id, createdAt } = await this.generations.create(tenantId, body, { sessionKey: sessionKey?.slice(0, 256) || undefined, response });
     return { id, object: 'generation', status: 'queued', model: body.model, createdAt };
   }
 

@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
 import type { Queue } from 'bullmq';
+import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import {
@@ -35,9 +36,25 @@ import {
 } from '@tokenwire/core';
 import { ProviderRegistry, contentText } from '@tokenwire/providers';
 import { ApiError, echo } from '../common/api-error';
-import { setResponseHeaders } from '../common/response-context';
 import { rateLimitHeaders } from './rate-limit-headers';
 import { summarizeEvents } from './generation-summary';
+
+/** What a caller of `GenerationsService.create` adds to the request. */
+export interface CreateOptions {
+  /** The caller's explicit session (X-Session-Id header, conversation id), ahead of the body's `prompt_cache_key` and `user`. */
+  sessionKey?: string;
+  /**
+   * Runs once the generation is admitted, before it is queued (a caller that will follow it subscribes
+   * meanwhile, so its subscription's round trips overlap the enqueue). If `create` then throws, it was not queued.
+   */
+  onAdmitted?: (id: string) => void;
+  /**
+   * The HTTP response, which gets OpenAI's `x-ratelimit-*` headers (a refusal carries them on its 429).
+   * Passed, not found through AsyncLocalStorage: that turns on promise hooks for the whole process,
+   * about 7 % of the api's CPU per request (bench/README.md).
+   */
+  response?: Pick<Response, 'set' | 'headersSent'>;
+}
 
 /** Enqueues, reads and cancels generations. Tenant ownership is checked on every id. */
 @Injectable()
@@ -72,17 +89,10 @@ export class GenerationsService {
    * Fairness: the job's priority is the tenant's backlog, so a tenant with 200 queued
    * jobs does not delay another tenant's first one (BullMQ runs lower numbers first).
    */
-  /**
-   * `sessionKey`: the caller's explicit session (X-Session-Id header, conversation id), ahead of the body's `prompt_cache_key` and `user`.
-   * `onAdmitted`: runs once the generation is admitted, before it is queued (a caller that will follow it
-   * subscribes meanwhile, so its subscription's round trips overlap the enqueue instead of following it).
-   * If `create` then throws, the generation was not queued.
-   */
   async create(
     tenantId: string,
     request: (CreateGenerationRequest & { author?: string }) | ChatCompletionRequest,
-    sessionKey?: string,
-    onAdmitted?: (id: string) => void,
+    { sessionKey, onAdmitted, response }: CreateOptions = {},
   ): Promise<{ id: string; createdAt: number }> {
     if (!this.modelNames.has(request.model)) {
       throw new ApiError(404, 'model_not_found', `The model ${echo(request.model)} does not exist`, 'model');
@@ -107,7 +117,7 @@ export class GenerationsService {
       await this.unfinished.remove(id);
       this.refuse(tenantId, limits, admission);
     }
-    setResponseHeaders(rateLimitHeaders(limits, admission.requests, admission.tokens));
+    if (response && !response.headersSent) response.set(rateLimitHeaders(limits, admission.requests, admission.tokens));
     onAdmitted?.(id);
     const backlog = admission.unfinished;
     const job: GenerationJob = {
@@ -213,15 +223,16 @@ export class GenerationsService {
    * `x-ratelimit-*` headers; a 429 also `Retry-After`.
    */
   private refuse(tenantId: string, limits: TenantLimits, admission: Admission): never {
-    setResponseHeaders(rateLimitHeaders(limits, admission.requests, admission.tokens));
+    const headers = rateLimitHeaders(limits, admission.requests, admission.tokens);
     this.metrics.limitRefusals.inc({ tenant: tenantId, limit: admission.refused! });
     if (admission.refused === 'max_concurrent') {
-      throw new ApiError(429, 'rate_limited', `tenant has ${limits.maxConcurrent} unfinished generations, the most allowed`, undefined, { 'retry-after': '1' });
+      throw new ApiError(429, 'rate_limited', `tenant has ${limits.maxConcurrent} unfinished generations, the most allowed`, undefined, { ...headers, 'retry-after': '1' });
     }
     const [kind, state, perMinute] =
       admission.refused === 'requests_per_minute' ? (['requests', admission.requests, limits.requestsPerMinute] as const) : (['tokens', admission.tokens, limits.tokensPerMinute] as const);
     const retryAfter = String(Math.max(1, Math.ceil(state.waitMs / 1000)));
     throw new ApiError(429, 'rate_limited', `tenant is over its ${kind}-per-minute limit (${perMinute}); retry after ${retryAfter} s`, undefined, {
+      ...headers,
       'retry-after': retryAfter,
     });
   }

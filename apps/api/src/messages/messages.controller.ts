@@ -42,7 +42,7 @@ export class MessagesController {
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
-    const { id } = await this.generations.create(tenantId, anthropicToChatRequest(body));
+    const { id } = await this.generations.create(tenantId, anthropicToChatRequest(body), { response });
     const format = new AnthropicMessageFormatter(`msg_${id}`, body.model);
     if (body.stream) await this.stream(id, format, request, response);
     else await this.complete(id, format, response);

@@ -33,7 +33,7 @@ export class ResponsesController {
     @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
-    const record = await this.responses.create(tenantId, body);
+    const record = await this.responses.create(tenantId, body, response);
     if (body.stream) await this.stream(record, -1, request, response);
     else if (record.background) response.json(new ResponseEventFormatter(record, 'queued').snapshot());
     else await this.complete(record, response);

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import { responsesInputToMessages, responsesToChatRequest, type ChatMessage, type RedisKeys, type ResponseObject, type ResponsesRequest } from '@tokenwire/contracts';
 import { EventLog, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError, echo } from '../common/api-error';
-import { GenerationsService } from '../generations/generations.service';
+import { GenerationsService, type CreateOptions } from '../generations/generations.service';
 import { summarizeEvents } from '../generations/generation-summary';
 import { ResponseEventFormatter } from './response-event-formatter';
 import type { StoredResponse } from './stored-response';
@@ -26,14 +26,15 @@ export class ResponsesService {
     @Inject(TOKENWIRE_CONFIG) private readonly config: TokenwireConfig,
   ) {}
 
-  async create(tenantId: string, body: ResponsesRequest): Promise<StoredResponse> {
+  /** `response`: the HTTP response, for the rate-limit headers (GenerationsService.create). */
+  async create(tenantId: string, body: ResponsesRequest, response?: CreateOptions['response']): Promise<StoredResponse> {
     const store = body.store ?? true;
     const background = body.background ?? false;
     if (background && !store) throw new ApiError(400, 'invalid_request', 'background responses must be stored: drop store: false', 'store');
     const previous = body.previous_response_id ? await this.previousConversation(tenantId, body.previous_response_id) : [];
     const messages = [...previous, ...responsesInputToMessages(body.input)];
     const request = responsesToChatRequest(body, messages);
-    const { id: generationId, createdAt } = await this.generations.create(tenantId, request);
+    const { id: generationId, createdAt } = await this.generations.create(tenantId, request, { response });
     const record: StoredResponse = {
       id: `${RESPONSE_PREFIX}${generationId}`,
       generationId,

@@ -75,7 +75,7 @@ export class GenerationsGateway implements OnGatewayInit, OnGatewayDisconnect, O
       if (room && !this.rooms.isMember(socket, room)) {
         throw new ApiError(400, 'invalid_request', `conversationId: join conversation '${conversationId}' first`, 'conversationId');
       }
-      const { id } = await this.generations.create(socket.data.tenantId, request, conversationId);
+      const { id } = await this.generations.create(socket.data.tenantId, request, { sessionKey: conversationId });
       if (room) await this.roomBus.announce(room, id); // every member, on every api process, follows it
       // Listening starts after the ack is on its way, so the client knows the id before the first event.
       else setImmediate(() => void this.subscriptions.follow(socket, id, 0).catch((error: unknown) => this.streamFailed(socket, id, error)));

@@ -1,0 +1,122 @@
+/**
+ * The cost of a request apart from its tokens: CPU per request of the api, the worker and Redis, and the
+ * Redis commands each request costs, for short generations (one token each).
+ *
+ *   npm run bench:job-start   (npm run build && node scripts/with-redis.mjs node bench/dist/job-start.js)
+ *
+ * Starts the fake upstream (bench/upstream.ts, one token per stream), one api and one worker (the default
+ * configuration apart from limits far above the load), sends 100 requests to warm up, then
+ * JOB_START_REQUESTS non-streamed `POST /v1/chat/completions` in bursts of JOB_START_BURST (each burst
+ * waits for its answers). CPU comes from /proc/<pid>/stat (api, worker) and `INFO cpu` (Redis); commands
+ * from `INFO commandstats` (Lua scripts count once as EVALSHA and again for each command inside them).
+ *
+ * Knobs (env): JOB_START_REQUESTS=1000  JOB_START_BURST=200  JOB_START_ROUNDS=3, plus any TOKENWIRE_* or
+ * app env var, which the api and worker inherit.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { freePort, redisCpuSeconds } from './bench-processes';
+
+const root = path.resolve(__dirname, '..', '..');
+const REQUESTS = Number(process.env.JOB_START_REQUESTS ?? 1000);
+const BURST = Number(process.env.JOB_START_BURST ?? 200);
+const ROUNDS = Number(process.env.JOB_START_ROUNDS ?? 3);
+
+/** CPU seconds (user + system, every thread) of a process; /proc counts in clock ticks of 1/100 s. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(stat[11]) + Number(stat[12])) / 100;
+}
+
+async function commandCalls(redis: Redis): Promise<Map<string, number>> {
+  const info = await redis.info('commandstats');
+  const calls = new Map<string, number>();
+  for (const line of info.split('\r\n')) {
+    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+    if (match) calls.set(match[1]!, Number(match[2]));
+  }
+  return calls;
+}
+
+async function main(): Promise<void> {
+  const upstream = fork(path.join(__dirname, 'upstream.js'), { env: { ...process.env, BENCH_PACE_MS: '20', BENCH_TOKENS: '1' } });
+  const upstreamPort = await new Promise<number>((resolve) => upstream.once('message', (m: { port: number }) => resolve(m.port)));
+  const config = path.join(mkdtempSync(path.join(os.tmpdir(), 'tokenwire-job-start-')), 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      'models:',
+      `  - { name: bench, provider: openai-compatible, options: { baseUrl: "http://127.0.0.1:${upstreamPort}/v1", includeUsage: false } }`,
+      'limits: { maxConcurrent: 1000000, requestsPerMinute: 100000000, tokensPerMinute: 1000000000, maxOutputTokens: 1000000 }',
+    ].join('\n'),
+  );
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    TOKENWIRE_CONFIG: config,
+    TOKENWIRE_REDIS_PREFIX: `bench-job-start-${process.pid}`,
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    API_METRICS_PORT: '0',
+    WORKER_METRICS_PORT: String(await freePort()),
+  };
+  const start = (entry: string): ChildProcess => spawn(process.execPath, [path.join(root, entry)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  const api = start('apps/api/dist/main.js');
+  const worker = start('apps/worker/dist/main.js');
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    for (let waited = 0; !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); waited += 100) {
+      if (waited > 30_000) throw new Error('the api did not become ready within 30 s');
+      await sleep(100);
+    }
+    const post = async () => {
+      const response = await fetch(`${url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`${response.status}: ${text}`);
+    };
+    for (let i = 0; i < 100; i++) await post();
+    console.log(`${REQUESTS} non-streamed one-token completions in bursts of ${BURST}, ${ROUNDS} rounds (one api, one worker)`);
+    console.log('| round | wall ms | api CPU µs / request | worker CPU µs / request | Redis CPU µs / request | Redis commands / request |');
+    console.log('|---|---|---|---|---|---|');
+    for (let round = 1; round <= ROUNDS; round++) {
+      const [calls0, redis0] = await Promise.all([commandCalls(redis), redisCpuSeconds(redis)]);
+      const api0 = cpuSeconds(api.pid!);
+      const worker0 = cpuSeconds(worker.pid!);
+      const startedAt = performance.now();
+      for (let sent = 0; sent < REQUESTS; sent += BURST) await Promise.all(Array.from({ length: Math.min(BURST, REQUESTS - sent) }, post));
+      const wallMs = performance.now() - startedAt;
+      const perRequest = (seconds: number) => Math.round((seconds * 1e6) / REQUESTS);
+      const [calls1, redis1] = await Promise.all([commandCalls(redis), redisCpuSeconds(redis)]);
+      const commands = [...calls1].map(([name, n]) => [name, (n - (calls0.get(name) ?? 0)) / REQUESTS] as const).filter(([name, n]) => n >= 0.01 && name !== 'info');
+      const top = commands
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([name, n]) => `${name} ${n.toFixed(1)}`)
+        .join(', ');
+      const total = commands.reduce((sum, [, n]) => sum + n, 0);
+      console.log(
+        `| ${round} | ${Math.round(wallMs)} | ${perRequest(cpuSeconds(api.pid!) - api0)} | ${perRequest(cpuSeconds(worker.pid!) - worker0)} | ${perRequest(redis1 - redis0)} | ${total.toFixed(0)} (${top}) |`,
+      );
+    }
+  } finally {
+    redis.disconnect();
+    worker.kill('SIGTERM');
+    api.kill('SIGTERM');
+    upstream.kill();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
