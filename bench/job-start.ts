@@ -5,7 +5,7 @@
  *   npm run bench:job-start   (npm run build && node scripts/with-redis.mjs node bench/dist/job-start.js)
  *
  * Starts the fake upstream (bench/upstream.ts, one token per stream), one api and one worker (the default
- * configuration apart from limits far above the load), sends 100 requests to warm up, then
+ * configuration apart from limits far above the load), runs one untimed round to warm up, then rounds of
  * JOB_START_REQUESTS non-streamed `POST /v1/chat/completions` in bursts of JOB_START_BURST (each burst
  * waits for its answers). CPU comes from /proc/<pid>/stat (api, worker) and `INFO cpu` (Redis); commands
  * from `INFO commandstats` (Lua scripts count once as EVALSHA and again for each command inside them).
@@ -84,7 +84,8 @@ async function main(): Promise<void> {
       const text = await response.text();
       if (!response.ok) throw new Error(`${response.status}: ${text}`);
     };
-    for (let i = 0; i < 100; i++) await post();
+    // Warm-up: one untimed round, so the rounds measure JIT-compiled code (a first round costs about 1.5× the next).
+    for (let sent = 0; sent < REQUESTS; sent += BURST) await Promise.all(Array.from({ length: Math.min(BURST, REQUESTS - sent) }, post));
     console.log(`${REQUESTS} non-streamed one-token completions in bursts of ${BURST}, ${ROUNDS} rounds (one api, one worker)`);
     console.log('| round | wall ms | api CPU µs / request | worker CPU µs / request | Redis CPU µs / request | Redis commands / request |');
     console.log('|---|---|---|---|---|---|');
