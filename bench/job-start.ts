@@ -14,12 +14,11 @@
  * app env var, which the api and worker inherit.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort, redisCpuSeconds } from './bench-processes';
+import { commandCalls, freePort, redisCpuSeconds, writeBenchConfig } from './bench-processes';
 
 const root = path.resolve(__dirname, '..', '..');
 const REQUESTS = Number(process.env.JOB_START_REQUESTS ?? 1000);
@@ -32,28 +31,10 @@ function cpuSeconds(pid: number): number {
   return (Number(stat[11]) + Number(stat[12])) / 100;
 }
 
-async function commandCalls(redis: Redis): Promise<Map<string, number>> {
-  const info = await redis.info('commandstats');
-  const calls = new Map<string, number>();
-  for (const line of info.split('\r\n')) {
-    const match = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-    if (match) calls.set(match[1]!, Number(match[2]));
-  }
-  return calls;
-}
-
 async function main(): Promise<void> {
   const upstream = fork(path.join(__dirname, 'upstream.js'), { env: { ...process.env, BENCH_PACE_MS: '20', BENCH_TOKENS: '1' } });
   const upstreamPort = await new Promise<number>((resolve) => upstream.once('message', (m: { port: number }) => resolve(m.port)));
-  const config = path.join(mkdtempSync(path.join(os.tmpdir(), 'tokenwire-job-start-')), 'config.yaml');
-  writeFileSync(
-    config,
-    [
-      'models:',
-      `  - { name: bench, provider: openai-compatible, options: { baseUrl: "http://127.0.0.1:${upstreamPort}/v1", includeUsage: false } }`,
-      'limits: { maxConcurrent: 1000000, requestsPerMinute: 100000000, tokensPerMinute: 1000000000, maxOutputTokens: 1000000 }',
-    ].join('\n'),
-  );
+  const config = writeBenchConfig({ bench: `http://127.0.0.1:${upstreamPort}` });
   const port = await freePort();
   const env = {
     ...process.env,

@@ -19,11 +19,10 @@
  * which the api and worker inherit.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findRedisPid, freePort } from './bench-processes';
+import { commandCalls, findRedisPid, freePort, writeBenchConfig } from './bench-processes';
 import { Redis } from 'ioredis';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -72,12 +71,6 @@ function sample(proc: Proc): Sample {
   }
   return out;
 }
-/** Calls per Redis command so far (INFO commandstats). */
-async function commandCalls(redis: Redis): Promise<Map<string, number>> {
-  const info = await redis.info('commandstats');
-  return new Map([...info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)].map((m) => [m[1]!, Number(m[2])]));
-}
-
 function threadWakeups(proc: Proc): Map<string, { name: string; wakeups: number }> {
   const out = new Map<string, { name: string; wakeups: number }>();
   for (const tid of readdirSync(`/proc/${proc.pid}/task`)) {
@@ -199,16 +192,7 @@ async function measure(title: string, url: string, headers: Record<string, strin
 }
 
 async function startTokenwire(upstreamUrl: string): Promise<{ api: Proc; worker: Proc; url: string }> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'tokenwire-lowload-'));
-  const config = path.join(dir, 'tokenwire.yaml');
-  writeFileSync(
-    config,
-    [
-      'models:',
-      `  - { name: bench, provider: openai-compatible, options: { baseUrl: "${upstreamUrl}/v1", includeUsage: false } }`,
-      'limits: { maxConcurrent: 1000000, requestsPerMinute: 100000000, tokensPerMinute: 1000000000, maxOutputTokens: 1000000 }',
-    ].join('\n'),
-  );
+  const config = writeBenchConfig({ bench: upstreamUrl });
   const port = await freePort();
   const workerMetricsPort = await freePort();
   const env = {

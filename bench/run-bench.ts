@@ -15,11 +15,11 @@
  * BENCH_RESULTS=<file> (where to write the table; default bench/RESULTS.md).
  */
 import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findRedisPid, freePort } from './bench-processes';
+import { findRedisPid, freePort, writeBenchConfig } from './bench-processes';
 import type { LoadReply, LoadTask, StreamResult } from './load';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -111,18 +111,7 @@ interface Gateway {
 }
 
 async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gateway> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'tokenwire-bench-'));
-  const config = path.join(dir, 'tokenwire.yaml');
-  writeFileSync(
-    config,
-    [
-      'models:',
-      `  - { name: bench, provider: openai-compatible, options: { baseUrl: "${upstreamUrl}/v1", includeUsage: false } }`,
-      `  - { name: bench-fast, provider: openai-compatible, options: { baseUrl: "${fastUrl}/v1", includeUsage: false } }`,
-      // The bench measures the stream path, not admission: limits far above the load.
-      'limits: { maxConcurrent: 1000000, requestsPerMinute: 100000000, tokensPerMinute: 1000000000, maxOutputTokens: 1000000 }',
-    ].join('\n'),
-  );
+  const config = writeBenchConfig({ bench: upstreamUrl, 'bench-fast': fastUrl });
   const port = await freePort();
   const env = {
     ...process.env,
