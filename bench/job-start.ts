@@ -10,8 +10,8 @@
  * waits for its answers). CPU comes from /proc/<pid>/stat (api, worker) and `INFO cpu` (Redis); commands
  * from `INFO commandstats` (Lua scripts count once as EVALSHA and again for each command inside them).
  *
- * Knobs (env): JOB_START_REQUESTS=1000  JOB_START_BURST=200  JOB_START_ROUNDS=3, plus any TOKENWIRE_* or
- * app env var, which the api and worker inherit.
+ * Knobs (env): JOB_START_REQUESTS=1000  JOB_START_BURST=200  JOB_START_ROUNDS=3, JOB_START_CPU_PROF=1 (V8 profiles
+ * of the api and the worker in bench/out/), plus any TOKENWIRE_* or app env var, which the api and worker inherit.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -46,7 +46,9 @@ async function main(): Promise<void> {
     API_METRICS_PORT: '0',
     WORKER_METRICS_PORT: String(await freePort()),
   };
-  const start = (entry: string): ChildProcess => spawn(process.execPath, [path.join(root, entry)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+  // JOB_START_CPU_PROF=1: V8 CPU profiles of the api and the worker in bench/out/ (node bench/top-functions.mjs <file>).
+  const profile = process.env.JOB_START_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench', 'out')}`] : [];
+  const start = (entry: string): ChildProcess => spawn(process.execPath, [...profile, path.join(root, entry)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
   const api = start('apps/api/dist/main.js');
   const worker = start('apps/worker/dist/main.js');
   const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');

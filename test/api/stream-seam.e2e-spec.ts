@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GenerationStreamService } from '@tokenwire/api';
 import type { Redis } from 'ioredis';
 import { redisKeys, type StreamEvent } from '@tokenwire/contracts';
@@ -67,6 +68,43 @@ describe('replay/live seam', () => {
     await log.appendTerminal(id, { type: 'done', finishReason: 'stop' });
     await waitFor('terminal event', () => received.some((e) => e.type === 'done'));
     assert.deepEqual(received.map((e) => (e.type === 'chunk' ? e.delta : e.type)), ['a', 'b', 'c', 'done']);
+  });
+
+  it('a live message ahead of the log (a failover: the new master lacks an event) is waited for, not re-read in a loop', async () => {
+    const id = randomUUID();
+    const received: StreamEvent[] = [];
+    await streams.subscribe(id, 0, (event) => received.push(event));
+    await log.appender(id)(1, { type: 'chunk', delta: 'a' });
+    await waitFor('the first event', () => received.length === 1);
+    // Count the api's reads of this log (the real reads run; the wrapper only counts them).
+    let reads = 0;
+    const readAfter = log.readAfter.bind(log);
+    log.readAfter = (generationId, afterSeq, count) => {
+      if (generationId === id) reads++;
+      return readAfter(generationId, afterSeq, count);
+    };
+    try {
+      // Seq 3 arrives live while the log holds only seq 1: its writer has not yet re-sent seq 2 to the new master.
+      const redis = gateway.api.app.get<Redis>(REDIS_CLIENT);
+      await redis.publish(redisKeys(gateway.prefix).liveChannel(id), JSON.stringify({ jobId: id, seq: 3, type: 'chunk', delta: 'c' }));
+      await waitFor('the reader to re-read the log', () => reads > 0);
+      const readsAt = performance.now();
+      await sleep(1_000);
+      assert.ok(reads <= 20, `the log was read ${reads} times in ${Math.round(performance.now() - readsAt)} ms while it could not fill the gap`);
+
+      // The writer re-sends seq 2, then goes on: the reader gets it at once (a live message wakes it), each seq once.
+      const resentAt = performance.now();
+      await log.appender(id)(2, { type: 'chunk', delta: 'b' });
+      await waitFor('seq 2', () => received.some((event) => event.seq === 2));
+      assert.ok(performance.now() - resentAt < 500, `seq 2 reached the reader ${Math.round(performance.now() - resentAt)} ms after it was written`);
+      await log.appender(id)(3, { type: 'chunk', delta: 'c' });
+      await log.appendTerminal(id, { type: 'done', finishReason: 'stop' });
+      await waitFor('terminal event', () => received.some((e) => e.type === 'done'));
+      assert.deepEqual(received.map((e) => e.seq), [1, 2, 3, 4]);
+      assert.deepEqual(received.map((e) => (e.type === 'chunk' ? e.delta : e.type)), ['a', 'b', 'c', 'done']);
+    } finally {
+      log.readAfter = readAfter;
+    }
   });
 
   it('an append sent again (a resend after a dropped connection) succeeds once; a different event at that seq is refused', async () => {

@@ -33,6 +33,12 @@ export { GenerationSubscription, type StreamListener, type StreamSink } from './
 export const REPLAY_PAGE_EVENTS = 256;
 /** How long a failed replay read is tried again before the subscription closes (a Cluster failover takes a few seconds). */
 const READ_RETRY_MS = 15_000;
+/**
+ * A replay that finds the live stream ahead of the log waits this long before reading again (or less: a
+ * live message wakes it), doubling up to the most; a failover's writer re-sends what the new master lacks within this.
+ */
+const CATCH_UP_FIRST_WAIT_MS = 10;
+const CATCH_UP_MAX_WAIT_MS = 1_000;
 
 interface ChannelEntry {
   generationId: string;
@@ -185,6 +191,7 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
   /** Reads the log after the subscription's last seq, a page at a time, until it meets the live stream. */
   private async replay(subscription: GenerationSubscription): Promise<void> {
     const { generationId } = subscription;
+    let waitMs = CATCH_UP_FIRST_WAIT_MS;
     try {
       for (let pages = 0; !subscription.isClosed; pages++) {
         if (pages > 0 && this.beforeNextPage) await this.beforeNextPage(generationId, subscription.lastSeq);
@@ -199,6 +206,12 @@ export class GenerationStreamService implements OnModuleInit, OnApplicationShutd
         subscription.deliverReplay(page);
         if (page.length < REPLAY_PAGE_EVENTS) {
           if (subscription.goLive()) return;
+          // The live stream is ahead of the log. A page that brought nothing means the log has yet to catch up:
+          // read again on the next live message or after a back-off, not in a loop (8,000 reads a second).
+          if (page.length === 0) {
+            await subscription.liveOrTimeout(waitMs);
+            waitMs = Math.min(waitMs * 2, CATCH_UP_MAX_WAIT_MS);
+          } else waitMs = CATCH_UP_FIRST_WAIT_MS;
           continue;
         }
         if (!(await this.drainedInTime(subscription))) {

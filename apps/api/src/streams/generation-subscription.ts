@@ -33,6 +33,8 @@ export class GenerationSubscription {
   private ending?: LoggedEvent;
   private reason?: ApiError;
   private whenClosed?: Promise<void>;
+  /** Wakes a replay that waits for the log to catch up with the live stream (see `liveOrTimeout`). */
+  private wakeReplay?: () => void;
   private readonly closeHandlers: Array<(reason?: ApiError) => void> = [];
 
   constructor(
@@ -78,6 +80,7 @@ export class GenerationSubscription {
     if (this.pending) {
       if (this.pending.length < MAX_PENDING_EVENTS) this.pending.push(logged);
       else this.overflowed = true;
+      this.wakeReplay?.();
     } else if (logged.event.seq > this.lastSeq + 1) {
       // A live message skipped some seq (lost during a Redis reconnect): re-read the log.
       this.pending = [logged];
@@ -123,6 +126,24 @@ export class GenerationSubscription {
     return true;
   }
 
+  /**
+   * Resolves on the next live message, after `ms`, or when the subscription closes: a replay that found the
+   * live stream ahead of the log (a failover's new master lacks events its writer has yet to re-send) waits
+   * for the log to catch up here instead of re-reading it in a loop.
+   */
+  liveOrTimeout(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        if (this.wakeReplay === wake) this.wakeReplay = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.wakeReplay = wake;
+    });
+  }
+
   /** Resolves once the sink drained (or the subscription closed). */
   drained(): Promise<void> {
     if (this.closed || !this.sink) return Promise.resolve();
@@ -141,6 +162,7 @@ export class GenerationSubscription {
     this.closed = true;
     this.reason = reason;
     this.pending = null;
+    this.wakeReplay?.();
     this.onClose(this);
     for (const handler of this.closeHandlers.splice(0)) handler(reason);
   }
