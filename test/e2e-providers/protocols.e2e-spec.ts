@@ -89,6 +89,8 @@ describe('each upstream protocol through the whole gateway', () => {
         assert.equal(done?.type, 'done', JSON.stringify(done));
         assert.equal(done.finishReason, 'stop');
         assert.equal(done.stopSequence, saysStopSequence.has(name) ? '###' : undefined);
+        // As OpenAI, Anthropic and vLLM answer: the stop sequence is not part of the reply (TGI leaves it in its text).
+        assert.equal(visibleText(events), 'Count: 1 2');
         const generation = (await (await fetch(`${gateway.url}/v1/generations/${id}`)).json()) as { finishReason: string; stopSequence?: string };
         assert.equal(generation.finishReason, 'stop');
         assert.equal(generation.stopSequence, done.stopSequence, 'the generation view carries it too');
@@ -97,6 +99,34 @@ describe('each upstream protocol through the whole gateway', () => {
       }
     });
   }
+
+  it('tgi: a stop sequence split over tokens is held back and left out; text that only looked like its start is not', async () => {
+    const server = servers.tgi!;
+    const run = async (script: typeof server.script, stop: string[]) => {
+      server.script = script;
+      const created = await fetch(`${gateway.url}/v1/generations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tgi', messages: [{ role: 'user', content: 'count' }], stop }),
+      });
+      assert.equal(created.status, 202, await created.clone().text());
+      const { id } = (await created.json()) as { id: string };
+      return (await readSse(`${gateway.url}/v1/generations/${id}/events`)).events.map((e) => JSON.parse(e.data) as StreamEvent);
+    };
+    try {
+      // '#' comes in one token, '##' completes '###' in the last: none of the three reaches the client.
+      const stopped = await run({ tokens: ['Count:', ' 1', ' 2', '#'], stopSequence: '##' }, ['END', '###']);
+      assert.equal(visibleText(stopped), 'Count: 1 2');
+      const done = stopped.at(-1);
+      assert.equal(done?.type === 'done' && done.stopSequence, '###');
+      // '#' and 'E' could start a stop sequence; the next token shows they do not, and they are delivered in order.
+      const open = await run({ tokens: ['a #', '# b', ' EN', 'D?'], usage: { prompt: 3, completion: 4 } }, ['END!', '###']);
+      assert.equal(visibleText(open), 'a ## b END?');
+      assert.equal(open.at(-1)?.type, 'done');
+    } finally {
+      server.script = { tokens, usage: { prompt: 3, completion: tokens.length } };
+    }
+  });
 
   it('plugin: a model served by the example plugin streams over Socket.IO', async () => {
     const socket = io(`${gateway.url}${GENERATIONS_NAMESPACE}`, { transports: ['websocket'], forceNew: true });

@@ -54,19 +54,23 @@ export class TgiProvider implements LanguageModelProvider {
         if ('error' in event) throw new UpstreamReportedError(event.error_type ? `${event.error_type}: ${event.error}` : event.error);
         if (!event.token.special && event.token.text) {
           sent = true;
-          tail.add(event.token.text);
-          yield { type: 'text-delta', text: event.token.text };
+          const text = tail.push(event.token.text);
+          if (text) yield { type: 'text-delta', text };
         }
         if (event.details) {
+          // TGI says `stop_sequence` but not which, and leaves the sequence in the text: its end tells, and is cut.
+          const { text, matched: stopSequence } = tail.end(event.details.finish_reason === 'stop_sequence');
+          if (text) yield { type: 'text-delta', text };
           if (event.details.generated_tokens !== undefined) yield { type: 'usage', usage: { completionTokens: event.details.generated_tokens } };
-          // TGI says `stop_sequence` but not which, and leaves the sequence in the text: the text's end tells.
-          const stopSequence = event.details.finish_reason === 'stop_sequence' ? tail.matched() : undefined;
           yield { type: 'finish', reason: event.details.finish_reason === 'length' ? 'length' : 'stop', raw: event.details.finish_reason, ...(stopSequence !== undefined ? { stopSequence } : {}) };
           return;
         }
       }
       throw new UpstreamClosedError('TGI closed the stream before its final event');
     } catch (error) {
+      // Text held back as a possible stop sequence was not one: the reply ends here, so it is passed on.
+      const { text } = tail.end(false);
+      if (text && !signal.aborted) yield { type: 'text-delta', text };
       throw finalAfterOutput(error, sent);
     }
   }
