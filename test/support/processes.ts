@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { reapOnExit } from './child-reaper';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -39,6 +40,7 @@ export async function spawnApp(name: keyof typeof ENTRY, env: Record<string, str
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', WORKER_METRICS_PORT: '0', API_METRICS_PORT: '0', OLLAMA_DISCOVER_URLS: 'off', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  reapOnExit(child);
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   let rest = '';

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { reapOnExit } from './child-reaper';
 import { waitFor } from './wait';
 
 const run = promisify(execFile);
@@ -72,7 +73,9 @@ export class PrivateRedisCluster {
       const args = ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--dir', dir, '--save', '', '--appendonly', 'no'];
       args.push('--logfile', path.join(dir, 'redis.log'), '--cluster-replica-no-failover', 'yes');
       if (this.options.nodeTimeoutMs) args.push('--cluster-node-timeout', String(this.options.nodeTimeoutMs));
-      this.children.set(port, spawn('redis-server', [...args, ...(this.options.serverArgs ?? [])], { stdio: 'ignore' }));
+      const child = spawn('redis-server', [...args, ...(this.options.serverArgs ?? [])], { stdio: 'ignore' });
+      reapOnExit(child);
+      this.children.set(port, child);
     }
     await waitFor('cluster nodes to listen', async () => (await Promise.all(this.ports.map(listening))).every(Boolean));
     await run('redis-cli', ['--cluster', 'create', ...this.ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(this.replicas), '--cluster-yes']);

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './free-port';
+import { reapOnExit } from './child-reaper';
 import { waitFor } from './wait';
 
 /** A redis-server of the test's own (append-only file on, so a restart keeps the data), restartable on the same port. */
@@ -26,6 +27,7 @@ export class PrivateRedis {
       ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', ...this.extraArgs],
       { stdio: 'ignore' },
     );
+    reapOnExit(this.child);
     await waitFor(`redis-server on port ${this.port}`, async () => {
       const client = new Redis(this.url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
       client.on('error', () => undefined); // a refused probe is expected until the server is up; connect() reports it
