@@ -51,7 +51,7 @@ export interface CreateOptions {
   /**
    * The HTTP response, which gets OpenAI's `x-ratelimit-*` headers (a refusal carries them on its 429).
    * Passed, not found through AsyncLocalStorage: that turns on promise hooks for the whole process,
-   * about 7 % of the api's CPU per request (bench/README.md).
+   * about 10 % of the api's CPU per request (bench/README.md, npm run bench:job-start).
    */
   response?: Pick<Response, 'set' | 'headersSent'>;
 }
