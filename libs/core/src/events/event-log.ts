@@ -7,8 +7,7 @@ import {
   type StreamEventBody,
   type TerminalEventBody,
 } from '@tokenwire/contracts';
-import { APPEND_EVENT_LUA, APPEND_EVENTS_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA } from './event-log.scripts';
-import { LOG_BOUNDS_LUA } from './log-bounds.script';
+import { APPEND_EVENT_LUA, APPEND_EVENTS_LUA, APPEND_TERMINAL_LUA, CLAIM_RUN_LUA, LOG_BOUNDS_LUA } from './event-log.scripts';
 import { EventAppendBatcher, type AppendTarget } from './event-append-batcher';
 
 interface EventLogCommands {
