@@ -12,13 +12,22 @@ const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 // A worker runs on one core; picking up a burst of jobs is CPU-bound (bench/README.md), so one per core.
 const workerCount = Math.max(1, Number.parseInt(process.env.TOKENWIRE_WORKERS ?? '', 10) || availableParallelism());
 const workerMetricsPort = Number(process.env.WORKER_METRICS_PORT ?? 9464);
+const apiMetricsPort = Number(process.env.API_METRICS_PORT ?? 9465);
+/** Each worker its own metrics port, counting up from WORKER_METRICS_PORT past the api's (9465 is the second worker's otherwise); 0 stays 0: any free port. */
+function workerMetricsPorts() {
+  const ports = [];
+  for (let port = workerMetricsPort; ports.length < workerCount; port++) {
+    if (workerMetricsPort === 0) ports.push(0);
+    else if (port !== apiMetricsPort) ports.push(port);
+  }
+  return ports;
+}
 const apps = [
   { name: 'api', entry: 'apps/api/dist/main.js', env: {} },
-  ...Array.from({ length: workerCount }, (_, i) => ({
+  ...workerMetricsPorts().map((port, i) => ({
     name: workerCount === 1 ? 'worker' : `worker-${i + 1}`,
     entry: 'apps/worker/dist/main.js',
-    // Each its own metrics port (0 stays 0: any free port).
-    env: { WORKER_METRICS_PORT: String(workerMetricsPort === 0 ? 0 : workerMetricsPort + i) },
+    env: { WORKER_METRICS_PORT: String(port) },
   })),
 ];
 const format = process.env.LOG_FORMAT ?? 'auto';

@@ -1,6 +1,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { deletePrefix, testRedisUrl, uniquePrefix } from '../support/redis';
 import { waitFor } from '../support/wait';
@@ -50,6 +51,26 @@ function startAll(prefix: string, { terminal, env = {} }: { terminal: boolean; e
   };
 }
 
+/** The first of `count` consecutive ports that are free right now. */
+async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    const servers: net.Server[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const server = net.createServer();
+        await new Promise<void>((resolve, reject) => server.once('error', reject).listen(base + i, '127.0.0.1', resolve));
+        servers.push(server);
+      }
+      return base;
+    } catch (error) {
+      if (attempt > 50) throw error;
+    } finally {
+      await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
+  }
+}
+
 describe('npm start', () => {
   const prefixes: string[] = [];
   const running: Started[] = [];
@@ -94,6 +115,24 @@ describe('npm start', () => {
     for (const url of metricsLinks.slice(1)) assert.match(await (await fetch(url)).text(), /tokenwire_/);
     await started.stop();
     await assert.rejects(fetch(playground), 'Ctrl-C stopped the api');
+  });
+
+  it("with the default metrics ports (workers count up from the api's port minus one), the api and every worker start", async () => {
+    // The defaults' layout (worker 9464, api 9465) on three free ports, so nothing else on the machine is in the way.
+    const base = await freePortRun(3);
+    const started = start({ terminal: false, env: { TOKENWIRE_WORKERS: '2', WORKER_METRICS_PORT: String(base), API_METRICS_PORT: String(base + 1) } });
+    const up = () => /"api listening"/.test(started.output()) && started.output().match(/"worker started"/g)?.length === 2;
+    await waitFor('api and both workers to be up', () => up() || started.child.exitCode !== null, { timeoutMs: STARTUP_DEADLINE_MS });
+    assert.ok(up(), `api and both workers up:\n${started.output()}`);
+    const metricsUrls = started
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{"'))
+      .map((line) => JSON.parse(line) as { metricsUrl?: string })
+      .flatMap((line) => (line.metricsUrl ? [line.metricsUrl] : []));
+    assert.equal(new Set(metricsUrls).size, 3, `three metrics ports: ${metricsUrls.join(', ')}`);
+    for (const url of metricsUrls) assert.match(await (await fetch(url)).text(), /tokenwire_/);
+    await started.stop();
   });
 
   it('not on a terminal: every line on stdout is a JSON log line', async () => {
