@@ -1,8 +1,34 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import type { LoadReply, LoadTask } from './load';
+
+/** A process a bench watches (CPU, RSS, wake-ups from /proc) and may stop. */
+export interface Proc {
+  name: string;
+  pid: number;
+  child?: ChildProcess;
+}
+
+/** Forks a load generator (bench/load.ts) for `task` and waits until it is ready (sockets connected); send it `start`. */
+export async function forkLoad(task: LoadTask): Promise<{ child: ChildProcess; reply: Promise<LoadReply> }> {
+  const child = fork(path.join(__dirname, 'load.js'));
+  const reply = new Promise<LoadReply>((resolve, reject) => {
+    child.on('message', (m: { type: string; reply?: LoadReply; error?: string }) => {
+      if (m.type === 'results') resolve(m.reply!);
+      if (m.type === 'failed') reject(new Error(m.error));
+    });
+    child.once('exit', (code) => (code ? reject(new Error(`load generator exited with ${code}`)) : undefined));
+  });
+  const ready = new Promise<void>((resolve) => child.on('message', (m: { type: string }) => m.type === 'ready' && resolve()));
+  child.send({ type: 'prepare', task });
+  await Promise.race([ready, reply]);
+  return { child, reply };
+}
 
 /** The private redis-server that with-redis.mjs started (its title is `redis-server <host>:<port>`): its pid, for /proc accounting. */
 export function findRedisPid(): number | undefined {
@@ -60,3 +86,37 @@ export function writeBenchConfig(models: Record<string, string>): string {
   );
   return file;
 }
+
+/** Resolves once `url` answers 2xx; throws after 30 s. */
+export async function waitFor(url: string): Promise<void> {
+  for (const deadline = Date.now() + 30_000; ; ) {
+    if (await fetch(url).then((r) => r.ok, () => false)) return;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within 30 s`);
+    await sleep(100);
+  }
+}
+
+const PORTKEY_ENTRY = path.join(__dirname, '..', '..', 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
+
+/**
+ * The peer: Portkey's open-source gateway (a Hono server on Node), one process, as `npx @portkey-ai/gateway`
+ * runs it; undefined when it is not installed. It learns the upstream from headers (`portkeyHeaders`).
+ */
+export async function startPortkey(): Promise<{ proc: Proc; url: string } | undefined> {
+  if (!existsSync(PORTKEY_ENTRY)) return undefined;
+  const port = await freePort();
+  const child = spawn(process.execPath, [PORTKEY_ENTRY, `--port=${port}`, '--headless'], {
+    env: { ...process.env, NODE_ENV: 'production' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(url);
+  return { proc: { name: 'portkey', pid: child.pid!, child }, url };
+}
+
+/** The headers that send a Portkey request to the bench upstream as an OpenAI provider. */
+export const portkeyHeaders = (upstreamUrl: string): Record<string, string> => ({
+  authorization: 'Bearer bench',
+  'x-portkey-provider': 'openai',
+  'x-portkey-custom-host': `${upstreamUrl}/v1`,
+});

@@ -18,11 +18,11 @@
  * LOW_LOAD_THREADS=1 (wake-ups per thread name), LOW_LOAD_CPU_PROF=1 (V8 profiles of api and worker in bench/out/), plus any TOKENWIRE_* or app env var,
  * which the api and worker inherit.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { fork, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { commandCalls, findRedisPid, freePort, writeBenchConfig } from './bench-processes';
+import { commandCalls, findRedisPid, freePort, portkeyHeaders, startPortkey, waitFor, writeBenchConfig, type Proc } from './bench-processes';
 import { Redis } from 'ioredis';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -30,13 +30,7 @@ const SECONDS = Number(process.env.LOW_LOAD_SECONDS ?? 10);
 const IDLE_SECONDS = Number(process.env.LOW_LOAD_IDLE_SECONDS ?? 5);
 const PACE_MS = Number(process.env.LOW_LOAD_PACE_MS ?? 20);
 const TOKENS = Number(process.env.LOW_LOAD_TOKENS ?? 100);
-const PORTKEY_ENTRY = path.join(root, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
 
-interface Proc {
-  name: string;
-  pid: number;
-  child?: ChildProcess;
-}
 interface Sample {
   /** CPU nanoseconds, every thread. */
   cpuNs: number;
@@ -97,14 +91,6 @@ const diff = (a: Sample, b: Sample): Sample => ({
 function findRedis(): Proc | undefined {
   const pid = findRedisPid();
   return pid === undefined ? undefined : { name: 'redis', pid };
-}
-
-async function waitFor(url: string): Promise<void> {
-  for (const deadline = Date.now() + 30_000; ; ) {
-    if (await fetch(url).then((r) => r.ok, () => false)) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within 30 s`);
-    await sleep(100);
-  }
 }
 
 /** One streamed chat completion; resolves with the number of tokens received. */
@@ -218,19 +204,6 @@ async function startTokenwire(upstreamUrl: string): Promise<{ api: Proc; worker:
   return { api, worker, url };
 }
 
-/** The peer: Portkey's open-source gateway, one process, as bench/run-bench.ts starts it. */
-async function startPortkey(): Promise<{ proc: Proc; url: string } | undefined> {
-  if (process.env.LOW_LOAD_PORTKEY === '0' || !existsSync(PORTKEY_ENTRY)) return undefined;
-  const port = await freePort();
-  const child = spawn(process.execPath, [PORTKEY_ENTRY, `--port=${port}`, '--headless'], {
-    env: { ...process.env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(url);
-  return { proc: { name: 'portkey', pid: child.pid!, child }, url };
-}
-
 async function main(): Promise<void> {
   const redis = findRedis();
   const upstreamChild = fork(path.join(__dirname, 'upstream.js'), { env: { ...process.env, BENCH_PACE_MS: String(PACE_MS), BENCH_TOKENS: String(TOKENS) } });
@@ -245,10 +218,10 @@ async function main(): Promise<void> {
     // Stopped before the peer runs, so its idle timers do not share the cores with it.
     api.child?.kill('SIGTERM');
     worker.child?.kill('SIGTERM');
-    const portkey = await startPortkey();
+    const portkey = process.env.LOW_LOAD_PORTKEY === '0' ? undefined : await startPortkey();
     if (portkey) {
       started.push(portkey.proc);
-      await measure('Portkey', portkey.url, { 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${upstreamUrl}/v1` }, [portkey.proc, upstream], ['portkey']);
+      await measure('Portkey', portkey.url, portkeyHeaders(upstreamUrl), [portkey.proc, upstream], ['portkey']);
     }
   } finally {
     for (const p of started) p.child?.kill('SIGTERM');

@@ -14,13 +14,13 @@
  * BENCH_CPU_PROF=1 (V8 CPU profiles of api and worker in bench/out/)
  * BENCH_RESULTS=<file> (where to write the table; default bench/RESULTS.md).
  */
-import { execSync, fork, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { execSync, fork, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { findRedisPid, freePort, writeBenchConfig } from './bench-processes';
-import type { LoadReply, LoadTask, StreamResult } from './load';
+import { findRedisPid, forkLoad, freePort, portkeyHeaders, startPortkey, waitFor, writeBenchConfig, type Proc as WatchedProc } from './bench-processes';
+import type { LoadTask, StreamResult } from './load';
 
 const root = path.resolve(__dirname, '..', '..');
 const PACE_MS = 20;
@@ -39,15 +39,11 @@ const ONLY = new Set((process.env.BENCH_ONLY ?? 'rows,fanout,throughput').split(
 const LOAD_PROCS = Number(process.env.BENCH_LOAD_PROCS ?? 2);
 const RESULTS = process.env.BENCH_RESULTS ?? path.join(root, 'bench', 'RESULTS.md');
 const SPREAD_MS = Number(process.env.BENCH_SPREAD_MS ?? PACE_MS * TOKENS);
-const PORTKEY_ENTRY = path.join(root, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js');
 const now = () => performance.timeOrigin + performance.now();
 
 // ---------------------------------------------------------------- processes and /proc
 
-interface Proc {
-  name: string;
-  pid: number;
-  child?: ChildProcess;
+interface Proc extends WatchedProc {
   /** Several processes counted as one (the workers): CPU and peak RSS are their sums. */
   members?: Proc[];
 }
@@ -135,41 +131,9 @@ async function startGateway(upstreamUrl: string, fastUrl: string): Promise<Gatew
   const worker: Proc = { name: 'worker', pid: members[0]!.pid, members };
   const url = `http://127.0.0.1:${port}`;
   const metricsUrls = metricsPorts.map((metricsPort) => `http://127.0.0.1:${metricsPort}/metrics`);
-  for (const probe of [`${url}/readyz`, ...metricsUrls]) {
-    for (let waited = 0; ; waited += 100) {
-      if (waited > 30_000) throw new Error(`${probe} did not answer within 30 s`);
-      const ok = await fetch(probe).then((r) => r.ok, () => false);
-      if (ok) break;
-      await sleep(100);
-    }
-  }
+  for (const probe of [`${url}/readyz`, ...metricsUrls]) await waitFor(probe);
   return { api, worker, url, metricsUrls };
 }
-
-/**
- * The peer: Portkey's open-source gateway (a Hono server on Node), as `npx @portkey-ai/gateway` runs it.
- * It learns the upstream from headers (x-portkey-provider, x-portkey-custom-host).
- */
-async function startPortkey(): Promise<{ proc: Proc; url: string } | undefined> {
-  if (!existsSync(PORTKEY_ENTRY)) return undefined;
-  const port = await freePort();
-  const child = spawn(process.execPath, [PORTKEY_ENTRY, `--port=${port}`, '--headless'], {
-    env: { ...process.env, NODE_ENV: 'production' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let waited = 0; ; waited += 100) {
-    if (waited > 30_000) throw new Error('Portkey did not answer within 30 s');
-    if (await fetch(url).then((r) => r.ok, () => false)) break;
-    await sleep(100);
-  }
-  return { proc: { name: 'portkey', pid: child.pid!, child }, url };
-}
-const portkeyHeaders = (upstreamUrl: string) => ({
-  authorization: 'Bearer bench',
-  'x-portkey-provider': 'openai',
-  'x-portkey-custom-host': `${upstreamUrl}/v1`,
-});
 
 // ---------------------------------------------------------------- statistics
 
@@ -228,21 +192,6 @@ interface LoadRun {
   /** CPU used by every other process on the machine during the load, % of one core. */
   otherPct: number;
   stages?: { queueWaitMs: number; upstreamTtftMs: number; totalTtftMs: number };
-}
-
-async function forkLoad(task: LoadTask): Promise<{ child: ChildProcess; reply: Promise<LoadReply> }> {
-  const child = fork(path.join(__dirname, 'load.js'));
-  const reply = new Promise<LoadReply>((resolve, reject) => {
-    child.on('message', (m: { type: string; reply?: LoadReply; error?: string }) => {
-      if (m.type === 'results') resolve(m.reply!);
-      if (m.type === 'failed') reject(new Error(m.error));
-    });
-    child.once('exit', (code) => (code ? reject(new Error(`load generator exited with ${code}`)) : undefined));
-  });
-  const ready = new Promise<void>((resolve) => child.on('message', (m: { type: string }) => m.type === 'ready' && resolve()));
-  child.send({ type: 'prepare', task });
-  await Promise.race([ready, reply]);
-  return { child, reply };
 }
 
 /**
