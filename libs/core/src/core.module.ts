@@ -49,8 +49,14 @@ export class CoreModule {
         { provide: REDIS_KEYS, useValue: redisKeys(config.redis.prefix) },
         {
           provide: REDIS_CLIENT,
-          // Auto-pipelining batches the per-token writes issued in one tick into one round trip.
-          useFactory: () => watchRedisErrors(createRedisClient(config.redis, { enableAutoPipelining: true, connectionName: 'tokenwire' }), logger),
+          // Auto-pipelining sends the commands issued in one tick in one write. Not EventLog's batched appends:
+          // each is already a turn's appends in one call, and a pipeline around one call costs about 25 µs of
+          // CPU and waits for the previous pipeline's replies (bench/README.md, "What was changed").
+          useFactory: () =>
+            watchRedisErrors(
+              createRedisClient(config.redis, { enableAutoPipelining: true, autoPipeliningIgnoredCommands: [...EventLog.unpipelinedCommands], connectionName: 'tokenwire' }),
+              logger,
+            ),
         },
         RedisShutdown,
         {

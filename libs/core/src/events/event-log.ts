@@ -84,6 +84,9 @@ const TERMINAL_STATUS: Record<TerminalEventBody['type'], GenerationStatus> = {
  * and whoever ends a generation that never ran. Readers: api replay.
  */
 export class EventLog {
+  /** Commands to send straight, not auto-pipelined: a batch of a turn's appends is one call already. */
+  static readonly unpipelinedCommands = ['twAppendEvents'] as const;
+
   private readonly redis: Redis & EventLogCommands;
   private readonly batcher: EventAppendBatcher;
   private readonly batchAppends: boolean;
