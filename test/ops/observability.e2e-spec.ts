@@ -138,9 +138,13 @@ describe('Prometheus scraping a running api and worker', { skip }, () => {
     const [acme, tiny] = [await createKey(api.url!, 'acme'), await createKey(api.url!, 'tiny')];
     sockets.push(await connectSocket(api.url!, acme));
     // A counter's series appears at its first increment; rate() sees increases only after Prometheus has a sample
-    // of it. So one generation first, and the load once that has been scraped.
+    // of it. So one generation first, and the load once that has been scraped: once the worker's last counter of a
+    // generation (tokenwire_generations_total, counted after its terminal event, after the client saw the end) is
+    // in Prometheus. Waiting for the first-token histogram instead let a scrape taken mid-stream pass, and when the
+    // load then ended before the next scrape, the generations counter's first sample was its final value: its
+    // rate() stayed 0 and the error-ratio alert's signal NaN (a CI run).
     assert.equal(await chat(acme, 'demo', 'warm up'), 200);
-    await waitFor('Prometheus to hold the first generation', async () => (await promQuery('tokenwire_ttft_seconds_count{stage="total"}')).length > 0, {
+    await waitFor('Prometheus to hold the first generation', async () => (await promQuery('tokenwire_generations_total{outcome="done"}')).length > 0, {
       timeoutMs: 15_000,
       intervalMs: 250,
     });
