@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { responsesInputToMessages, responsesToChatRequest, type ChatMessage, type RedisKeys, type ResponseObject, type ResponsesRequest } from '@tokenwire/contracts';
-import { EventLog, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
+import { EventLog, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, finishedTtlSeconds, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError, echo } from '../common/api-error';
 import { GenerationsService, type CreateOptions } from '../generations/generations.service';
 import { summarizeEvents } from '../generations/generation-summary';
@@ -12,9 +12,11 @@ const RESPONSE_PREFIX = 'resp_';
 
 /**
  * Responses-API responses over generations: the request becomes a chat request on the same queue;
- * the response (its request and the conversation so far) is kept in Redis under the tenant for
- * `generations.ttlSeconds`, the life of the generation's event log, from which every view is folded.
- * `previous_response_id` continues that conversation: its messages, then its output, then the new input.
+ * the response (its request and the conversation so far) is kept in Redis under the tenant as long as
+ * the generation's event log, from which every view is folded, can be: `generations.ttlSeconds` for the
+ * run, then `generations.finishedTtlSeconds`. A stored response whose generation has expired is a 404,
+ * never an empty `in_progress` one. `previous_response_id` continues that conversation: its messages,
+ * then its output, then the new input.
  */
 @Injectable()
 export class ResponsesService {
@@ -54,15 +56,21 @@ export class ResponsesService {
       maxOutputTokens: body.max_output_tokens ?? null,
       metadata: body.metadata ?? {},
     };
-    if (store) await this.redis.set(this.keys.response(tenantId, record.id), JSON.stringify(record), 'EX', this.config.generations.ttlSeconds);
+    if (store) await this.redis.set(this.keys.response(tenantId, record.id), JSON.stringify(record), 'EX', this.config.generations.ttlSeconds + finishedTtlSeconds(this.config));
     return record;
   }
 
-  /** The stored response, or 404 (also for another tenant's, or one created with `store: false`). */
+  /**
+   * The stored response, or 404: also for another tenant's, one created with `store: false`, and one whose
+   * generation has expired (its record may outlive the log: a run's length is not known when it is stored).
+   */
   async require(tenantId: string, id: string): Promise<StoredResponse> {
     const json = id.startsWith(RESPONSE_PREFIX) ? await this.redis.get(this.keys.response(tenantId, id)) : null;
-    if (!json) throw new ApiError(404, 'not_found', `no response with id ${echo(id)}`, 'response_id');
-    return JSON.parse(json) as StoredResponse;
+    const record = json ? (JSON.parse(json) as StoredResponse) : undefined;
+    if (!record || !(await this.generations.find(tenantId, record.generationId))) {
+      throw new ApiError(404, 'not_found', `no response with id ${echo(id)} (unknown, expired, or created with store: false)`, 'response_id');
+    }
+    return record;
   }
 
   /** The response object folded from its generation's event log. */
