@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { responsesRequestSchema, responsesRetrieveQuerySchema, type ResponsesRequest } from '@tokenwire/contracts';
-import { TOKENWIRE_CONFIG, type TokenwireConfig } from '@tokenwire/core';
+import { TOKENWIRE_CONFIG, type GenerationMeta, type TokenwireConfig } from '@tokenwire/core';
 import { TenantId } from '../auth/tenant.decorator';
 import { ApiError } from '../common/api-error';
 import { ZodValidationPipe, parseOrThrow } from '../common/zod-validation.pipe';
@@ -42,13 +42,13 @@ export class ResponsesController {
   @Get(':id')
   async retrieve(@TenantId() tenantId: string, @Param('id') id: string, @Query() query: unknown, @Req() request: Request, @Res() response: Response): Promise<void> {
     const { stream, starting_after } = parseOrThrow(responsesRetrieveQuerySchema, query);
-    const record = await this.responses.require(tenantId, id);
+    const { record, meta } = await this.responses.require(tenantId, id);
     if (stream !== 'true') {
-      response.json(await this.responses.view(record));
+      response.json(await this.responses.view(record, meta));
       return;
     }
     const startingAfter = starting_after ?? -1;
-    const lastSequence = await this.lastSequenceIfEnded(record);
+    const lastSequence = await this.lastSequenceIfEnded(record, meta);
     if (lastSequence !== undefined && startingAfter > lastSequence) {
       throw new ApiError(400, 'invalid_request', `starting_after: this response's last event is ${lastSequence}`, 'starting_after');
     }
@@ -97,8 +97,8 @@ export class ResponsesController {
   }
 
   /** The last sequence number of a response that has ended, else undefined. */
-  private async lastSequenceIfEnded(record: StoredResponse): Promise<number | undefined> {
-    const view = await this.responses.view(record);
+  private async lastSequenceIfEnded(record: StoredResponse, meta: GenerationMeta): Promise<number | undefined> {
+    const view = await this.responses.view(record, meta);
     if (view.status === 'queued' || view.status === 'in_progress') return undefined;
     return this.responses.lastSequence(record);
   }

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { responsesInputToMessages, responsesToChatRequest, type ChatMessage, type RedisKeys, type ResponseObject, type ResponsesRequest } from '@tokenwire/contracts';
-import { EventLog, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, finishedTtlSeconds, type TokenwireConfig } from '@tokenwire/core';
+import { EventLog, REDIS_CLIENT, REDIS_KEYS, TOKENWIRE_CONFIG, finishedTtlSeconds, type GenerationMeta, type TokenwireConfig } from '@tokenwire/core';
 import { ApiError, echo } from '../common/api-error';
 import { GenerationsService, type CreateOptions } from '../generations/generations.service';
 import { summarizeEvents } from '../generations/generation-summary';
@@ -61,21 +61,21 @@ export class ResponsesService {
   }
 
   /**
-   * The stored response, or 404: also for another tenant's, one created with `store: false`, and one whose
-   * generation has expired (its record may outlive the log: a run's length is not known when it is stored).
+   * The stored response and its generation's meta as read now, or 404: also for another tenant's, one created
+   * with `store: false`, and one whose generation has expired (its record may outlive the log: a run's length
+   * is not known when it is stored).
    */
-  async require(tenantId: string, id: string): Promise<StoredResponse> {
+  async require(tenantId: string, id: string): Promise<{ record: StoredResponse; meta: GenerationMeta }> {
     const json = id.startsWith(RESPONSE_PREFIX) ? await this.redis.get(this.keys.response(tenantId, id)) : null;
     const record = json ? (JSON.parse(json) as StoredResponse) : undefined;
-    if (!record || !(await this.generations.find(tenantId, record.generationId))) {
-      throw new ApiError(404, 'not_found', `no response with id ${echo(id)} (unknown, expired, or created with store: false)`, 'response_id');
-    }
-    return record;
+    const meta = record && (await this.generations.find(tenantId, record.generationId));
+    if (!record || !meta) throw new ApiError(404, 'not_found', `no response with id ${echo(id)} (unknown, expired, or created with store: false)`, 'response_id');
+    return { record, meta };
   }
 
-  /** The response object folded from its generation's event log. */
-  async view(record: StoredResponse): Promise<ResponseObject> {
-    const meta = await this.generations.find(record.tenantId, record.generationId);
+  /** The response object folded from its generation's event log; `meta`: the generation's, when just read. */
+  async view(record: StoredResponse, meta?: GenerationMeta): Promise<ResponseObject> {
+    meta ??= await this.generations.find(record.tenantId, record.generationId);
     const format = new ResponseEventFormatter(record, meta?.status === 'queued' ? 'queued' : 'in_progress');
     for (const { event } of await this.eventLog.readAfter(record.generationId, 0)) format.event(event);
     return format.snapshot();
@@ -91,7 +91,7 @@ export class ResponsesService {
 
   /** Cancels a background response; answers it once it has ended (or as it is after `waitMs`). */
   async cancel(tenantId: string, id: string, waitMs = 5_000): Promise<ResponseObject> {
-    const record = await this.require(tenantId, id);
+    const { record } = await this.require(tenantId, id);
     if (!record.background) throw new ApiError(400, 'invalid_request', 'only responses created with background: true can be cancelled', 'response_id');
     await this.generations.cancel(tenantId, record.generationId, 'cancelled by request').catch((error: unknown) => {
       if (!(error instanceof ApiError && error.code === 'already_ended')) throw error;
@@ -113,7 +113,7 @@ export class ResponsesService {
 
   /** The previous response's conversation followed by its reply, for `previous_response_id`. */
   private async previousConversation(tenantId: string, id: string): Promise<ChatMessage[]> {
-    const record = await this.require(tenantId, id).catch(() => {
+    const { record } = await this.require(tenantId, id).catch(() => {
       throw new ApiError(404, 'not_found', `previous response ${echo(id)} was not found (unknown, expired, or created with store: false)`, 'previous_response_id');
     });
     const summary = summarizeEvents((await this.eventLog.readAfter(record.generationId, 0)).map((logged) => logged.event));
